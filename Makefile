@@ -1,0 +1,49 @@
+# dino4j — every command a user needs. Variables can be overridden on the command line:
+#   make train CONFIG=configs/fmnist-tiny.yaml DATA=/path/to/data ARGS="--set train.epochs=5"
+CONFIG ?= configs/fmnist-tiny.yaml
+DATA ?=
+OUT ?=
+ARGS ?=
+BENCH_CONFIG ?= configs/bench-a.yaml
+BENCH_STEPS ?= 20
+MVN ?= mvn -B -q
+JAVA_OPTS ?= -Xmx8g
+export JAVA_OPTS
+# TF's native runtime prints INFO lines unless told otherwise.
+export TF_CPP_MIN_LOG_LEVEL ?= 1
+
+SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
+
+.PHONY: build test test-slow test-all train bench data clean
+
+## build: compile and collect the runtime classpath in target/lib
+build: target/.built
+target/.built: $(SOURCES)
+	$(MVN) -DskipTests package
+	@touch $@
+
+## test: the default test suite (unit + numeric reference tests), about 5 minutes
+test:
+	$(MVN) test
+
+## test-slow: end-to-end tests tagged "slow" (CLI training runs); CI runs these too
+test-slow:
+	$(MVN) test -Dtest.excludedGroups= -Dtest.groups=slow -Dsurefire.failIfNoSpecifiedTests=false
+
+test-all: test test-slow
+
+## data: the built-in default dataset, Fashion-MNIST (Debian package, else a download)
+data:
+	@scripts/fetch-fashion-mnist.sh
+
+## train: train CONFIG (default: the tiny Fashion-MNIST recipe) on DATA (default: its own dataset)
+train: build
+	@if [ -z "$(DATA)" ] && grep -qE '^\s*source:\s*fashion-mnist' $(CONFIG); then scripts/fetch-fashion-mnist.sh; fi
+	bin/dino4j train --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(OUT),--output $(OUT)) $(ARGS)
+
+## bench: training-step images/s, GFLOP/image, matmul peak, MFU and peak RSS for config A
+bench: build
+	bin/dino4j bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
+
+clean:
+	$(MVN) clean

@@ -1,0 +1,52 @@
+package dev.dino4j.cli;
+
+import dev.dino4j.config.ConfigLoader;
+import dev.dino4j.config.DinoConfig;
+import dev.dino4j.train.StepBenchmark;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code dino4j bench}: training-step throughput, analytic FLOPs, measured matmul peak, MFU, peak RSS. */
+@Command(
+    name = "bench",
+    mixinStandardHelpOptions = true,
+    description = "Benchmark the training step on synthetic views (model step only, fp32).")
+final class BenchCommand implements Callable<Integer> {
+
+  @Option(names = {"-c", "--config"}, description = "Recipe to benchmark (default: configs/bench-a.yaml, config A).",
+      defaultValue = "configs/bench-a.yaml")
+  Path config;
+
+  @Option(names = "--set", description = "Override a config key (repeatable).")
+  List<String> overrides = new ArrayList<>();
+
+  @Option(names = "--steps", defaultValue = "20", description = "Timed steps (default ${DEFAULT-VALUE}).")
+  int steps;
+
+  @Option(names = "--warmup", defaultValue = "3", description = "Untimed warm-up steps (default ${DEFAULT-VALUE}).")
+  int warmup;
+
+  @Override
+  public Integer call() {
+    DinoConfig cfg = ConfigLoader.load(config, overrides);
+    int threads = cfg.train().threads();
+    double peak = StepBenchmark.matmulGflops(threads, 1024, 5);
+    StepBenchmark.Report r = StepBenchmark.run(config.getFileName().toString(), cfg, warmup, steps, peak);
+    System.out.printf(Locale.ROOT, "config            %s (batch %d, %d steps timed after %d warm-up)%n",
+        r.name(), r.batchSize(), steps, warmup);
+    System.out.printf(Locale.ROOT, "images/s          %.1f%n", r.imagesPerSec());
+    System.out.printf(Locale.ROOT, "GFLOP/image       %.2f (analytic, matmuls: student fwd+bwd + teacher fwd)%n", r.gflopPerImage());
+    System.out.printf(Locale.ROOT, "achieved GFLOP/s  %.1f%n", r.achievedGflops());
+    System.out.printf(Locale.ROOT, "matmul GFLOP/s    %.1f (fp32 1024^3 matmuls, same threads, this run)%n", r.matmulGflops());
+    System.out.printf(Locale.ROOT, "MFU               %.1f%%%n", 100 * r.mfu());
+    System.out.printf(Locale.ROOT, "peak RSS          %.0f MiB%n", r.peakRssBytes() / 1048576.0);
+    System.out.printf(Locale.ROOT, "graph build       %.1f s%n", r.buildSeconds());
+    System.out.printf(Locale.ROOT, "last loss         %.4f%n", r.lastLoss());
+    return 0;
+  }
+}

@@ -1,0 +1,233 @@
+package dev.dino4j.config;
+
+import java.util.List;
+
+/**
+ * The values a run can actually use. {@link ConfigLoader} calls this after binding; code that
+ * builds a {@link DinoConfig} by hand can call it too. Each failure is a {@link ConfigException}
+ * whose message reads {@code key = value: what is allowed}.
+ */
+public final class ConfigValidator {
+  private ConfigValidator() {}
+
+  /** {@code data.source}: the built-in dataset, IDX files in a folder, or a folder of images. */
+  public static final List<String> SOURCES = List.of("fashion-mnist", "idx", "folder");
+
+  /** {@code data.split}. */
+  public static final List<String> SPLITS = List.of("train", "test");
+
+  /** {@code train.precision}: fp32 only; bf16 comes later. */
+  public static final List<String> PRECISIONS = List.of("fp32");
+
+  /** Returns {@code config} if every value is usable; throws on the first one that is not. */
+  public static DinoConfig validate(DinoConfig config) {
+    train(config.train()); // first: the epoch-count checks below are relative to train.epochs
+    data(config.data());
+    augment(config.augment());
+    model(config.model(), config.augment());
+    head(config.head());
+    loss(config.loss(), config.train());
+    optim(config.optim(), config.train());
+    return config;
+  }
+
+  private static void data(DinoConfig.Data d) {
+    oneOf("data.source", d.source(), SOURCES);
+    if ("folder".equals(d.source()) && d.path().isEmpty()) {
+      throw fail(
+          List.of("data.path", "data.source"),
+          "data.path = \"\": data.source = \"folder\" needs the path of the image folder");
+    }
+    oneOf("data.split", d.split(), SPLITS);
+    atLeast("data.workers", d.workers(), 1);
+    atLeast("data.prefetch", d.prefetch(), 1);
+    float[] mean = d.mean();
+    if (mean.length != 3) {
+      throw fail(
+          "data.mean", mean, "must have 3 entries (R, G, B); repeat a grayscale mean 3 times");
+    }
+    for (float m : mean) {
+      if (!Float.isFinite(m)) {
+        throw fail("data.mean", mean, "entries must be finite numbers");
+      }
+    }
+    float[] std = d.std();
+    if (std.length != 3) {
+      throw fail("data.std", std, "must have 3 entries (R, G, B); repeat a grayscale std 3 times");
+    }
+    for (float s : std) {
+      if (!(s > 0) || !Float.isFinite(s)) {
+        throw fail("data.std", std, "entries must be finite and > 0 (images are divided by them)");
+      }
+    }
+  }
+
+  private static void augment(DinoConfig.Augment a) {
+    atLeast("augment.global_size", a.globalSize(), 1);
+    atLeast("augment.local_size", a.localSize(), 1);
+    if (a.localSize() > a.globalSize()) {
+      throw fail(
+          List.of("augment.local_size", "augment.global_size"),
+          "augment.local_size = %d: must be <= augment.global_size = %d (local views are parts)"
+              .formatted(a.localSize(), a.globalSize()));
+    }
+    atLeast("augment.local_crops", a.localCrops(), 0);
+    scale("augment.global_scale", a.globalScale());
+    scale("augment.local_scale", a.localScale());
+    probability("augment.flip_p", a.flipP());
+    probability("augment.color_jitter_p", a.colorJitterP());
+    atLeast("augment.brightness", a.brightness(), 0);
+    atLeast("augment.contrast", a.contrast(), 0);
+    atLeast("augment.saturation", a.saturation(), 0);
+    within("augment.hue", a.hue(), 0, 0.5);
+    probability("augment.grayscale_p", a.grayscaleP());
+    probability("augment.blur_p_global1", a.blurPGlobal1());
+    probability("augment.blur_p_global2", a.blurPGlobal2());
+    probability("augment.blur_p_local", a.blurPLocal());
+    positive("augment.blur_sigma_min", a.blurSigmaMin());
+    if (!(a.blurSigmaMax() >= a.blurSigmaMin()) || !Double.isFinite(a.blurSigmaMax())) {
+      throw fail(
+          List.of("augment.blur_sigma_max", "augment.blur_sigma_min"),
+          "augment.blur_sigma_max = %s: must be finite and >= augment.blur_sigma_min = %s"
+              .formatted(show(a.blurSigmaMax()), show(a.blurSigmaMin())));
+    }
+    probability("augment.solarize_p", a.solarizeP());
+  }
+
+  private static void model(DinoConfig.Model m, DinoConfig.Augment a) {
+    oneOf("model.arch", m.arch(), ModelArch.allowedNames());
+    atLeast("model.patch_size", m.patchSize(), 1);
+    divides("augment.global_size", a.globalSize(), "model.patch_size", m.patchSize());
+    divides("augment.local_size", a.localSize(), "model.patch_size", m.patchSize());
+    atLeast("model.embed_dim", m.embedDim(), 1);
+    atLeast("model.depth", m.depth(), 1);
+    atLeast("model.heads", m.heads(), 1);
+    divides("model.embed_dim", m.embedDim(), "model.heads", m.heads());
+    positive("model.mlp_ratio", m.mlpRatio());
+    if (!(m.dropPathRate() >= 0 && m.dropPathRate() < 1)) {
+      throw fail("model.drop_path_rate", m.dropPathRate(), "must be in [0, 1)");
+    }
+  }
+
+  private static void head(DinoConfig.Head h) {
+    atLeast("head.out_dim", h.outDim(), 1);
+    atLeast("head.hidden_dim", h.hiddenDim(), 1);
+    atLeast("head.bottleneck_dim", h.bottleneckDim(), 1);
+    atLeast("head.layers", h.layers(), 1);
+  }
+
+  private static void loss(DinoConfig.Loss l, DinoConfig.Train t) {
+    positive("loss.student_temp", l.studentTemp());
+    positive("loss.teacher_temp", l.teacherTemp());
+    positive("loss.warmup_teacher_temp", l.warmupTeacherTemp());
+    epochCount("loss.warmup_teacher_temp_epochs", l.warmupTeacherTempEpochs(), t.epochs());
+    within("loss.center_momentum", l.centerMomentum(), 0, 1);
+  }
+
+  private static void optim(DinoConfig.Optim o, DinoConfig.Train t) {
+    atLeast("optim.lr", o.lr(), 0);
+    atLeast("optim.min_lr", o.minLr(), 0);
+    epochCount("optim.warmup_epochs", o.warmupEpochs(), t.epochs());
+    atLeast("optim.weight_decay", o.weightDecay(), 0);
+    atLeast("optim.weight_decay_end", o.weightDecayEnd(), 0);
+    atLeast("optim.clip_grad", o.clipGrad(), 0);
+    atLeast("optim.freeze_last_layer", o.freezeLastLayer(), 0);
+    within("optim.momentum_teacher", o.momentumTeacher(), 0, 1);
+    // beta = 1 would divide by zero in Adam's bias correction (1 - beta^t)
+    if (!(o.beta1() >= 0 && o.beta1() < 1)) {
+      throw fail("optim.beta1", o.beta1(), "must be in [0, 1)");
+    }
+    if (!(o.beta2() >= 0 && o.beta2() < 1)) {
+      throw fail("optim.beta2", o.beta2(), "must be in [0, 1)");
+    }
+    positive("optim.eps", o.eps());
+  }
+
+  private static void train(DinoConfig.Train t) {
+    atLeast("train.epochs", t.epochs(), 1);
+    atLeast("train.batch_size", t.batchSize(), 1);
+    atLeast("train.steps_per_epoch", t.stepsPerEpoch(), 0);
+    if (t.outputDir().isEmpty()) {
+      throw fail("train.output_dir", t.outputDir(), "must name a directory, e.g. runs/my-run");
+    }
+    atLeast("train.log_every", t.logEvery(), 1);
+    atLeast("train.save_every", t.saveEvery(), 0);
+    oneOf("train.precision", t.precision(), PRECISIONS);
+    atLeast("train.threads", t.threads(), 0);
+  }
+
+  /** {@code value} must be one of {@code allowed}; suggests the closest on a typo. */
+  static void oneOf(String key, String value, List<String> allowed) {
+    if (!allowed.contains(value)) {
+      String hint =
+          Spelling.closest(value, allowed).map(s -> " (did you mean \"" + s + "\"?)").orElse("");
+      throw fail(key, value, "must be one of " + String.join(", ", allowed) + hint);
+    }
+  }
+
+  private static void atLeast(String key, long value, long min) {
+    if (value < min) {
+      throw fail(key, value, "must be >= " + min);
+    }
+  }
+
+  private static void atLeast(String key, double value, double min) {
+    if (!(value >= min) || !Double.isFinite(value)) {
+      throw fail(key, value, "must be a finite number >= " + show(min));
+    }
+  }
+
+  private static void positive(String key, double value) {
+    if (!(value > 0) || !Double.isFinite(value)) {
+      throw fail(key, value, "must be a finite number > 0");
+    }
+  }
+
+  private static void within(String key, double value, double lo, double hi) {
+    if (!(value >= lo && value <= hi)) {
+      throw fail(key, value, "must be in [" + show(lo) + ", " + show(hi) + "]");
+    }
+  }
+
+  private static void probability(String key, double value) {
+    if (!(value >= 0 && value <= 1)) {
+      throw fail(key, value, "must be a probability in [0, 1]");
+    }
+  }
+
+  /** An epoch count inside the run: in [0, train.epochs]. */
+  private static void epochCount(String key, int value, int epochs) {
+    if (value < 0 || value > epochs) {
+      throw fail(
+          List.of(key, "train.epochs"),
+          "%s = %d: must be in [0, train.epochs = %d]".formatted(key, value, epochs));
+    }
+  }
+
+  /** A [min, max] share of the image area: 0 < min <= max <= 1. */
+  private static void scale(String key, double[] scale) {
+    if (scale.length != 2 || !(scale[0] > 0) || !(scale[0] <= scale[1]) || !(scale[1] <= 1)) {
+      throw fail(key, scale, "must be [min, max] with 0 < min <= max <= 1");
+    }
+  }
+
+  private static void divides(String key, int value, String divisorKey, int divisor) {
+    if (divisor >= 1 && value % divisor != 0) {
+      throw fail(
+          List.of(key, divisorKey),
+          "%s = %d: must be a multiple of %s = %d".formatted(key, value, divisorKey, divisor));
+    }
+  }
+
+  private static ConfigException fail(String key, Object value, String allowed) {
+    return fail(List.of(key), key + " = " + ConfigSchema.yaml(value) + ": " + allowed);
+  }
+
+  private static ConfigException fail(List<String> keys, String message) {
+    return new ConfigException(keys, message);
+  }
+
+  private static String show(double value) {
+    return ConfigSchema.yaml(value);
+  }
+}

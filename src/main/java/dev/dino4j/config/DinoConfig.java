@@ -1,0 +1,242 @@
+package dev.dino4j.config;
+
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * The whole run recipe: one immutable record per YAML section. Every field is declared once, with
+ * its default and why, in {@link Defaults}; {@link ConfigLoader} fills these records strictly from
+ * YAML plus {@code --set section.key=value} overrides and validates them ({@link ConfigValidator}).
+ *
+ * <p>The YAML schema is these records: section = component of this record, key = component of the
+ * section record in snake_case ({@code Optim.clipGrad} is {@code optim.clip_grad}).
+ *
+ * <p>The records that hold arrays copy them in and out, so a config cannot be changed after it was
+ * validated, and compare them by content, so two configs with the same values are {@code equals}.
+ */
+public record DinoConfig(
+    Data data, Augment augment, Model model, Head head, Loss loss, Optim optim, Train train) {
+
+  /** Where the images come from and how they are normalised. YAML section {@code data}. */
+  public record Data(
+      String source, // "fashion-mnist" | "idx" | "folder"
+      String path, // folder holding the images or IDX files; "" = the source's default location
+      String split, // "train" | "test"
+      int workers, // augmentation threads
+      int prefetch, // batches kept ready ahead of the graph (bounds memory)
+      float[] mean, // per-channel RGB normalisation mean
+      float[] std) { // per-channel RGB normalisation std
+
+    public Data {
+      mean = Objects.requireNonNull(mean, "data.mean").clone();
+      std = Objects.requireNonNull(std, "data.std").clone();
+    }
+
+    /** A copy: the config stays as validated. */
+    @Override
+    public float[] mean() {
+      return mean.clone();
+    }
+
+    /** A copy: the config stays as validated. */
+    @Override
+    public float[] std() {
+      return std.clone();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Data d
+          && Objects.equals(source, d.source)
+          && Objects.equals(path, d.path)
+          && Objects.equals(split, d.split)
+          && workers == d.workers
+          && prefetch == d.prefetch
+          && Arrays.equals(mean, d.mean)
+          && Arrays.equals(std, d.std);
+    }
+
+    @Override
+    public int hashCode() {
+      return Objects.hash(
+          source, path, split, workers, prefetch, Arrays.hashCode(mean), Arrays.hashCode(std));
+    }
+
+    @Override
+    public String toString() {
+      return "Data[source=%s, path=%s, split=%s, workers=%d, prefetch=%d, mean=%s, std=%s]"
+          .formatted(
+              source, path, split, workers, prefetch, Arrays.toString(mean), Arrays.toString(std));
+    }
+  }
+
+  /** DINO multi-crop augmentation. YAML section {@code augment}. */
+  public record Augment(
+      int globalSize, // side of the 2 global crops, px
+      int localSize, // side of the local crops, px
+      int localCrops, // number of local crops (0 = global views only)
+      double[] globalScale, // [min, max] area share of a global crop
+      double[] localScale, // [min, max] area share of a local crop
+      double flipP,
+      double colorJitterP,
+      double brightness,
+      double contrast,
+      double saturation,
+      double hue,
+      double grayscaleP,
+      double blurPGlobal1,
+      double blurPGlobal2,
+      double blurPLocal,
+      double blurSigmaMin, // YAML: two keys, blur_sigma_min and blur_sigma_max, like the record
+      double blurSigmaMax,
+      double solarizeP) {
+
+    public Augment {
+      globalScale = Objects.requireNonNull(globalScale, "augment.global_scale").clone();
+      localScale = Objects.requireNonNull(localScale, "augment.local_scale").clone();
+    }
+
+    /** A copy: the config stays as validated. */
+    @Override
+    public double[] globalScale() {
+      return globalScale.clone();
+    }
+
+    /** A copy: the config stays as validated. */
+    @Override
+    public double[] localScale() {
+      return localScale.clone();
+    }
+
+    /** Views per image: the 2 global ones plus the local ones. */
+    public int crops() {
+      return 2 + localCrops;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      // Double.compare, as the record's generated equals does for double components
+      return o instanceof Augment a
+          && globalSize == a.globalSize
+          && localSize == a.localSize
+          && localCrops == a.localCrops
+          && Arrays.equals(globalScale, a.globalScale)
+          && Arrays.equals(localScale, a.localScale)
+          && Double.compare(flipP, a.flipP) == 0
+          && Double.compare(colorJitterP, a.colorJitterP) == 0
+          && Double.compare(brightness, a.brightness) == 0
+          && Double.compare(contrast, a.contrast) == 0
+          && Double.compare(saturation, a.saturation) == 0
+          && Double.compare(hue, a.hue) == 0
+          && Double.compare(grayscaleP, a.grayscaleP) == 0
+          && Double.compare(blurPGlobal1, a.blurPGlobal1) == 0
+          && Double.compare(blurPGlobal2, a.blurPGlobal2) == 0
+          && Double.compare(blurPLocal, a.blurPLocal) == 0
+          && Double.compare(blurSigmaMin, a.blurSigmaMin) == 0
+          && Double.compare(blurSigmaMax, a.blurSigmaMax) == 0
+          && Double.compare(solarizeP, a.solarizeP) == 0;
+    }
+
+    @Override
+    public int hashCode() {
+      return Objects.hash(
+          globalSize,
+          localSize,
+          localCrops,
+          Arrays.hashCode(globalScale),
+          Arrays.hashCode(localScale),
+          flipP,
+          colorJitterP,
+          brightness,
+          contrast,
+          saturation,
+          hue,
+          grayscaleP,
+          blurPGlobal1,
+          blurPGlobal2,
+          blurPLocal,
+          blurSigmaMin,
+          blurSigmaMax,
+          solarizeP);
+    }
+
+    @Override
+    public String toString() {
+      return ("Augment[globalSize=%d, localSize=%d, localCrops=%d, globalScale=%s, localScale=%s,"
+              + " flipP=%s, colorJitterP=%s, brightness=%s, contrast=%s, saturation=%s, hue=%s,"
+              + " grayscaleP=%s, blurPGlobal1=%s, blurPGlobal2=%s, blurPLocal=%s,"
+              + " blurSigmaMin=%s, blurSigmaMax=%s, solarizeP=%s]")
+          .formatted(
+              globalSize,
+              localSize,
+              localCrops,
+              Arrays.toString(globalScale),
+              Arrays.toString(localScale),
+              flipP,
+              colorJitterP,
+              brightness,
+              contrast,
+              saturation,
+              hue,
+              grayscaleP,
+              blurPGlobal1,
+              blurPGlobal2,
+              blurPLocal,
+              blurSigmaMin,
+              blurSigmaMax,
+              solarizeP);
+    }
+  }
+
+  /** Backbone. YAML section {@code model}. */
+  public record Model(
+      String arch, // "tiny" | "small" | "base" | "custom" (see ModelArch)
+      int patchSize,
+      int embedDim, // resolved from the arch table unless the config sets it (required for custom)
+      int depth,
+      int heads,
+      double mlpRatio,
+      double dropPathRate) {}
+
+  /** DINO projection head. YAML section {@code head}. */
+  public record Head(
+      int outDim, // K, prototypes
+      int hiddenDim,
+      int bottleneckDim,
+      int layers,
+      boolean normLastLayer) {}
+
+  /** Loss, sharpening and centering. YAML section {@code loss}. */
+  public record Loss(
+      double studentTemp,
+      double teacherTemp,
+      double warmupTeacherTemp,
+      int warmupTeacherTempEpochs,
+      double centerMomentum) {}
+
+  /** AdamW and its schedules. YAML section {@code optim}. */
+  public record Optim(
+      double lr, // peak lr at batch 256; scaled linearly by batch/256
+      double minLr,
+      int warmupEpochs,
+      double weightDecay,
+      double weightDecayEnd,
+      double clipGrad, // per-parameter gradient norm clip; 0 disables
+      int freezeLastLayer, // epochs during which the head's last layer is not updated
+      double momentumTeacher, // EMA momentum at step 0, cosine-scheduled to 1
+      double beta1,
+      double beta2,
+      double eps) {}
+
+  /** The loop. YAML section {@code train}. */
+  public record Train(
+      int epochs,
+      int batchSize,
+      long seed,
+      int stepsPerEpoch, // 0 = the whole dataset (drop_last); >0 caps an epoch (smoke runs)
+      String outputDir, // run directory: checkpoints, logs, metrics, TensorBoard events
+      int logEvery, // steps between log lines / TensorBoard points
+      int saveEvery, // keep every N-th epoch's checkpoint besides the last; 0 = last only
+      String precision, // "fp32" (bf16 comes later)
+      int threads) {} // TF intra-op threads; 0 = all cores
+}

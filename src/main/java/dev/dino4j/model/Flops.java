@@ -1,0 +1,50 @@
+package dev.dino4j.model;
+
+import dev.dino4j.config.DinoConfig;
+
+/**
+ * Analytic matmul FLOPs (2 per multiply-add) of one DINO training step, per image: student
+ * forward + backward (counted as 3x forward) over all views, teacher forward over the 2 global
+ * views. Elementwise ops, softmax and LayerNorm are left out, as in the usual MFU convention.
+ */
+public final class Flops {
+
+  private Flops() {}
+
+  /** Forward matmul FLOPs of backbone + head for one view of side {@code size}. */
+  public static double forwardPerView(DinoConfig cfg, int size) {
+    DinoConfig.Model m = cfg.model();
+    DinoConfig.Head h = cfg.head();
+    double d = m.embedDim();
+    double hidden = Math.round(m.embedDim() * m.mlpRatio());
+    int grid = size / m.patchSize();
+    double patches = grid * grid;
+    double n = patches + 1;
+    double patchEmbed = 2 * patches * (m.patchSize() * m.patchSize() * 3.0) * d;
+    double perBlock =
+        2 * n * d * 3 * d // qkv
+            + 2 * n * n * d // q k^T
+            + 2 * n * n * d // attn v
+            + 2 * n * d * d // proj
+            + 2 * n * d * hidden * 2; // fc1 + fc2
+    double head = 0;
+    double in = d;
+    int layers = Math.max(h.layers(), 1);
+    for (int i = 0; i < layers; i++) {
+      double out = i == layers - 1 ? h.bottleneckDim() : h.hiddenDim();
+      head += 2 * in * out;
+      in = out;
+    }
+    head += 2.0 * h.bottleneckDim() * h.outDim();
+    return patchEmbed + m.depth() * perBlock + head;
+  }
+
+  /** Matmul FLOPs of one training step per image. */
+  public static double trainStepPerImage(DinoConfig cfg) {
+    DinoConfig.Augment a = cfg.augment();
+    double global = forwardPerView(cfg, a.globalSize());
+    double local = a.localCrops() == 0 ? 0 : forwardPerView(cfg, a.localSize());
+    double studentForward = 2 * global + a.localCrops() * local;
+    return 3 * studentForward + 2 * global;
+  }
+}

@@ -1,0 +1,227 @@
+package dev.dino4j.model;
+
+import dev.dino4j.config.DinoConfig;
+import java.util.ArrayList;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
+
+/**
+ * Pre-norm Vision Transformer as in the DINO reference (vision_transformer.py): conv patch
+ * embedding, CLS token, learned position embedding (bicubic-resampled to other grids), blocks of
+ * LayerNorm -> multi-head self-attention (qkv bias) and LayerNorm -> MLP (exact GELU), stochastic
+ * depth, final LayerNorm; the output is the normalised CLS token.
+ */
+public final class VisionTransformer {
+
+  /** LayerNorm epsilon of the reference ViT. */
+  public static final float LN_EPS = 1e-6f;
+
+  /**
+   * Sizes of one backbone. {@code nativeGrid} is the patch grid the position embedding is stored
+   * for (global crop size / patch); other grids are resampled from it.
+   */
+  public record Dims(int embedDim, int depth, int heads, int mlpHidden, int patch, int nativeGrid) {
+
+    public static Dims of(DinoConfig.Model m, int imageSize) {
+      return new Dims(
+          m.embedDim(),
+          m.depth(),
+          m.heads(),
+          (int) Math.round(m.embedDim() * m.mlpRatio()),
+          m.patchSize(),
+          imageSize / m.patchSize());
+    }
+
+    public int headDim() {
+      return embedDim / heads;
+    }
+  }
+
+  /**
+   * Stochastic depth for one forward pass: block i drops its residual branch per sample with
+   * probability rates[i]. Randomness comes from a stateless op seeded by a fed [2] int64 seed plus
+   * a per-pass/per-block offset, so a step is reproducible from (run seed, step) alone - resuming
+   * from a checkpoint replays exactly the same masks.
+   */
+  public record DropPath(double[] rates, Operand<TInt64> seed, int pass) {
+
+    /** Rates rising linearly from 0 to maxRate over the blocks, as the reference. */
+    public static double[] linearRates(int depth, double maxRate) {
+      double[] r = new double[depth];
+      for (int i = 0; i < depth; i++) {
+        r[i] = depth == 1 ? 0 : maxRate * i / (depth - 1);
+      }
+      return r;
+    }
+  }
+
+  /** Forward outputs: the CLS feature [B, D], all final tokens [B, 1+N, D], and the last block's attention [B, H, 1+N, 1+N]. */
+  public record Output(
+      Operand<TFloat32> cls, Operand<TFloat32> tokens, Operand<TFloat32> lastAttention) {}
+
+  private VisionTransformer() {}
+
+  /** The backbone's parameters with official names, TF layouts and the reference init. */
+  public static List<ParamSpec> params(Dims d) {
+    int dim = d.embedDim();
+    int p = d.patch();
+    int n = d.nativeGrid() * d.nativeGrid();
+    double convBound = 1.0 / Math.sqrt(3.0 * p * p); // PyTorch's default Conv2d init, kept by the reference
+    List<ParamSpec> s = new ArrayList<>();
+    s.add(ParamSpec.of("cls_token", Init.truncNormal02(), 1, 1, dim));
+    s.add(ParamSpec.of("pos_embed", Init.truncNormal02(), 1, 1 + n, dim));
+    s.add(ParamSpec.of("patch_embed.proj.weight", new Init.Uniform(convBound), p, p, 3, dim));
+    s.add(ParamSpec.of("patch_embed.proj.bias", new Init.Uniform(convBound), dim));
+    for (int i = 0; i < d.depth(); i++) {
+      String b = "blocks." + i + ".";
+      s.add(ParamSpec.of(b + "norm1.weight", new Init.Constant(1f), dim));
+      s.add(ParamSpec.of(b + "norm1.bias", new Init.Zeros(), dim));
+      s.add(ParamSpec.of(b + "attn.qkv.weight", Init.truncNormal02(), dim, 3L * dim));
+      s.add(ParamSpec.of(b + "attn.qkv.bias", new Init.Zeros(), 3L * dim));
+      s.add(ParamSpec.of(b + "attn.proj.weight", Init.truncNormal02(), dim, dim));
+      s.add(ParamSpec.of(b + "attn.proj.bias", new Init.Zeros(), dim));
+      s.add(ParamSpec.of(b + "norm2.weight", new Init.Constant(1f), dim));
+      s.add(ParamSpec.of(b + "norm2.bias", new Init.Zeros(), dim));
+      s.add(ParamSpec.of(b + "mlp.fc1.weight", Init.truncNormal02(), dim, d.mlpHidden()));
+      s.add(ParamSpec.of(b + "mlp.fc1.bias", new Init.Zeros(), d.mlpHidden()));
+      s.add(ParamSpec.of(b + "mlp.fc2.weight", Init.truncNormal02(), d.mlpHidden(), dim));
+      s.add(ParamSpec.of(b + "mlp.fc2.bias", new Init.Zeros(), dim));
+    }
+    s.add(ParamSpec.of("norm.weight", new Init.Constant(1f), dim));
+    s.add(ParamSpec.of("norm.bias", new Init.Zeros(), dim));
+    return s;
+  }
+
+  /**
+   * Builds the forward pass for square images of side {@code size}.
+   *
+   * @param images [B, size, size, 3] normalised RGB
+   * @param dropPath stochastic depth, or null (teacher, evaluation)
+   */
+  public static Output forward(
+      Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath) {
+    int dim = d.embedDim();
+    int grid = size / d.patch();
+    int n = grid * grid;
+    int tokens = n + 1;
+
+    Operand<TFloat32> patches =
+        tf.nn.conv2d(
+            images,
+            w.get("patch_embed.proj.weight"),
+            List.of(1L, (long) d.patch(), (long) d.patch(), 1L),
+            "VALID"); // [B, g, g, D]
+    patches = tf.math.add(patches, w.get("patch_embed.proj.bias"));
+    patches = tf.reshape(patches, tf.constant(new long[] {-1, n, dim})); // [B, N, D]
+
+    // CLS token broadcast to the (dynamic) batch: zeros [B, 1, D] + cls_token.
+    Operand<TFloat32> firstPatch =
+        tf.stopGradient(tf.slice(patches, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})));
+    Operand<TFloat32> cls =
+        tf.math.add(tf.math.mul(firstPatch, tf.constant(0f)), w.get("cls_token")); // [B, 1, D]
+    Operand<TFloat32> x = tf.concat(List.of(cls, patches), tf.constant(1)); // [B, 1+N, D]
+    x = tf.math.add(x, positionEmbedding(tf, w.get("pos_embed"), d, grid)); // [B, 1+N, D]
+
+    Operand<TFloat32> attention = null;
+    for (int i = 0; i < d.depth(); i++) {
+      Ops bt = tf.withSubScope("block" + i);
+      String b = "blocks." + i + ".";
+      Operand<TFloat32> h = Layers.layerNorm(bt, x, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"), LN_EPS);
+      AttentionOut a = attention(bt, w, b, d, h, tokens);
+      attention = a.weights();
+      x = tf.math.add(x, dropPath(bt, a.out(), dropPath, i));
+      h = Layers.layerNorm(bt, x, w.get(b + "norm2.weight"), w.get(b + "norm2.bias"), LN_EPS);
+      h = Layers.linearTokens(bt, h, tokens, dim, d.mlpHidden(), w.get(b + "mlp.fc1.weight"), w.get(b + "mlp.fc1.bias"));
+      h = Layers.gelu(bt, h);
+      h = Layers.linearTokens(bt, h, tokens, d.mlpHidden(), dim, w.get(b + "mlp.fc2.weight"), w.get(b + "mlp.fc2.bias"));
+      x = tf.math.add(x, dropPath(bt, h, dropPath, d.depth() + i));
+    }
+    x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, 1+N, D]
+    Operand<TFloat32> clsOut =
+        tf.reshape(
+            tf.slice(x, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})),
+            tf.constant(new long[] {-1, dim})); // [B, D]
+    return new Output(clsOut, x, attention);
+  }
+
+  /**
+   * pos_embed [1, 1+N0, D] for a grid of side {@code grid}: unchanged when it is the native grid,
+   * else the patch part multiplied by the bicubic resampling matrix of {@link PosEmbed}.
+   */
+  public static Operand<TFloat32> positionEmbedding(
+      Ops tf, Operand<TFloat32> posEmbed, Dims d, int grid) {
+    int g0 = d.nativeGrid();
+    if (grid == g0) {
+      return posEmbed;
+    }
+    int dim = d.embedDim();
+    Operand<TFloat32> clsPos =
+        tf.slice(posEmbed, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {1, 1, dim})); // [1, 1, D]
+    Operand<TFloat32> patchPos =
+        tf.reshape(
+            tf.slice(posEmbed, tf.constant(new int[] {0, 1, 0}), tf.constant(new int[] {1, g0 * g0, dim})),
+            tf.constant(new long[] {g0 * g0, dim})); // [N0, D]
+    float[] m = PosEmbed.gridMatrix(g0, g0, grid, grid); // [N, N0]
+    Operand<TFloat32> matrix =
+        tf.constant(
+            org.tensorflow.ndarray.Shape.of(grid * grid, g0 * g0),
+            org.tensorflow.ndarray.buffer.DataBuffers.of(m, true, false));
+    Operand<TFloat32> resampled =
+        tf.reshape(tf.linalg.matMul(matrix, patchPos), tf.constant(new long[] {1, grid * grid, dim})); // [1, N, D]
+    return tf.concat(List.of(clsPos, resampled), tf.constant(1)); // [1, 1+N, D]
+  }
+
+  private record AttentionOut(Operand<TFloat32> out, Operand<TFloat32> weights) {}
+
+  private static AttentionOut attention(
+      Ops tf, Params w, String b, Dims d, Operand<TFloat32> x, int tokens) {
+    int dim = d.embedDim();
+    int heads = d.heads();
+    int hd = d.headDim();
+    Operand<TFloat32> qkv =
+        Layers.linearTokens(tf, x, tokens, dim, 3L * dim, w.get(b + "attn.qkv.weight"), w.get(b + "attn.qkv.bias")); // [B, N, 3D]
+    qkv = tf.reshape(qkv, tf.constant(new long[] {-1, tokens, 3, heads, hd})); // [B, N, 3, H, hd]
+    qkv = tf.linalg.transpose(qkv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [3, B, H, N, hd]
+    List<Operand<TFloat32>> parts = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      Operand<TFloat32> part =
+          tf.slice(qkv, tf.constant(new int[] {i, 0, 0, 0, 0}), tf.constant(new int[] {1, -1, -1, -1, -1}));
+      parts.add(tf.reshape(part, tf.constant(new long[] {-1, heads, tokens, hd}))); // [B, H, N, hd]
+    }
+    Operand<TFloat32> scores =
+        tf.train.batchMatMul(
+            parts.get(0), parts.get(1), TFloat32.class,
+            org.tensorflow.op.train.BatchMatMul.adjY(true)); // [B, H, N, N]
+    scores = tf.math.mul(scores, tf.constant((float) (1.0 / Math.sqrt(hd))));
+    Operand<TFloat32> attn = tf.nn.softmax(scores); // [B, H, N, N]
+    Operand<TFloat32> out = tf.train.batchMatMul(attn, parts.get(2), TFloat32.class); // [B, H, N, hd]
+    out = tf.linalg.transpose(out, tf.constant(new int[] {0, 2, 1, 3})); // [B, N, H, hd]
+    out = tf.reshape(out, tf.constant(new long[] {-1, tokens, dim})); // [B, N, D]
+    out = Layers.linearTokens(tf, out, tokens, dim, dim, w.get(b + "attn.proj.weight"), w.get(b + "attn.proj.bias"));
+    return new AttentionOut(out, attn);
+  }
+
+  /** Per-sample residual drop: x / keep * floor(keep + U[0,1)), the reference's drop_path. */
+  private static Operand<TFloat32> dropPath(Ops tf, Operand<TFloat32> x, DropPath dp, int slot) {
+    if (dp == null) {
+      return x;
+    }
+    double rate = dp.rates()[slot % dp.rates().length];
+    if (rate <= 0) {
+      return x;
+    }
+    float keep = (float) (1 - rate);
+    Operand<TInt32> batch =
+        tf.slice(tf.shape(x), tf.constant(new int[] {0}), tf.constant(new int[] {1})); // [1]
+    Operand<TInt32> maskShape = tf.concat(List.of(batch, tf.constant(new int[] {1, 1})), tf.constant(0));
+    Operand<TInt64> seed =
+        tf.math.add(dp.seed(), tf.constant(new long[] {0, 1_000_003L * dp.pass() + slot}));
+    Operand<TFloat32> u = tf.random.statelessRandomUniform(maskShape, seed); // [B, 1, 1]
+    Operand<TFloat32> mask = tf.stopGradient(tf.math.floor(tf.math.add(u, tf.constant(keep))));
+    return tf.math.mul(tf.math.div(x, tf.constant(keep)), mask);
+  }
+}

@@ -1,0 +1,327 @@
+package dev.dino4j.train;
+
+import dev.dino4j.config.DinoConfig;
+import dev.dino4j.model.DinoHead;
+import dev.dino4j.model.ParamSpec;
+import dev.dino4j.model.Params;
+import dev.dino4j.model.VisionTransformer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.op.math.Mean;
+import org.tensorflow.op.core.Sum;
+import org.tensorflow.types.TBool;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt64;
+import org.tensorflow.types.TString;
+
+/**
+ * The whole DINO training step as one TensorFlow graph.
+ *
+ * <pre>
+ *   globals [2B,G,G,3] --student ViT--+                      +--teacher ViT-- globals
+ *   locals [nB,L,L,3]  --student ViT--+--> head -> s [V*B,K]  t [2B,K] <-- head
+ *   loss = mean over pairs (teacher view i, student view v != i) of CE(softmax((t_i - c)/tau), softmax(s_v/0.1))
+ *   step = gradients (student only) -> gate -> AdamW -> EMA teacher; center after the loss; counter last
+ * </pre>
+ *
+ * Variables live under {@code student/}, {@code teacher/} (official state_dict names), {@code
+ * optimizer/} and {@code dino/} (center, step counter). Everything scheduled is fed per step.
+ */
+public final class DinoGraph {
+
+  // ---- inputs (fed each step) ----
+  public final Placeholder<TFloat32> globals; // [2B, G, G, 3], view-major
+  public final Placeholder<TFloat32> locals; // [nLocal*B, L, L, 3], view-major; null if no local crops
+  public final Placeholder<TFloat32> lr;
+  public final Placeholder<TFloat32> weightDecay;
+  public final Placeholder<TFloat32> momentum; // teacher EMA momentum
+  public final Placeholder<TFloat32> teacherTemp;
+  public final Placeholder<TBool> freezeLastLayer;
+  public final Placeholder<TInt64> seed; // [2], stateless drop-path seed for this step
+
+  // ---- outputs ----
+  public final Operand<TFloat32> studentLogits; // [V*B, K]
+  public final Operand<TFloat32> teacherLogits; // [2B, K]
+  public final Operand<TFloat32> loss;
+  public final Operand<TFloat32> teacherEntropy; // mean per-sample entropy of the teacher's distribution
+  public final Operand<TFloat32> klDivergence; // mean KL(teacher || student) over the loss pairs
+  public final List<Operand<TFloat32>> gradients; // d loss / d student trainable params, unclipped
+  public final Op trainStep;
+
+  // ---- state ----
+  public final Params student;
+  public final Params teacher;
+  public final Variable<TFloat32> center; // [1, K]
+  public final Variable<TInt64> globalStep;
+  public final AdamW optimizer;
+
+  // ---- TensorBoard (summary ops) ----
+  public final Placeholder<TString> summaryDir;
+  public final Op openSummaries;
+  public final Op writeSummaries;
+  public final Op flushSummaries;
+
+  private final Graph graph;
+  private final List<Placeholder<TFloat32>> initValues = new ArrayList<>();
+  private final List<Op> initStudent = new ArrayList<>();
+  private final Op initRest;
+  private final VisionTransformer.Dims dims;
+
+  public DinoGraph(Graph graph, DinoConfig cfg) {
+    this.graph = graph;
+    Ops tf = Ops.create(graph);
+    DinoConfig.Augment aug = cfg.augment();
+    DinoConfig.Head headCfg = cfg.head();
+    dims = VisionTransformer.Dims.of(cfg.model(), aug.globalSize());
+    int nLocal = aug.localCrops();
+    int views = 2 + nLocal;
+    int k = headCfg.outDim();
+
+    // ---- variables first: adding ops gets slower as the graph grows ----
+    List<ParamSpec> specs = new ArrayList<>(VisionTransformer.params(dims));
+    specs.addAll(DinoHead.params(headCfg, dims.embedDim()));
+    student = Params.create(tf, "student", specs);
+    teacher = Params.create(tf, "teacher", specs);
+    optimizer = new AdamW(tf, student, cfg.optim());
+    Ops dino = tf.withSubScope("dino");
+    center = dino.withName("center").variable(Shape.of(1, k), TFloat32.class);
+    globalStep = dino.withName("global_step").variable(Shape.scalar(), TInt64.class);
+    Operand<TFloat32> centerRead = dino.withName("center_read").identity(center);
+    // a copy, not an alias: the counter is overwritten in place later in the same run
+    Operand<TInt64> stepRead = dino.math.add(dino.identity(globalStep), dino.constant(0L));
+
+    // ---- inputs ----
+    Ops in = tf.withSubScope("inputs");
+    globals =
+        in.withName("globals")
+            .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, aug.globalSize(), aug.globalSize(), 3)));
+    locals =
+        nLocal == 0
+            ? null
+            : in.withName("locals")
+                .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, aug.localSize(), aug.localSize(), 3)));
+    lr = in.withName("lr").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+    weightDecay = in.withName("weight_decay").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+    momentum = in.withName("momentum").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+    teacherTemp = in.withName("teacher_temp").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+    freezeLastLayer = in.withName("freeze_last_layer").placeholder(TBool.class, Placeholder.shape(Shape.scalar()));
+    seed = in.withName("seed").placeholder(TInt64.class, Placeholder.shape(Shape.of(2)));
+
+    // ---- student: every view; one backbone pass per crop resolution ----
+    Ops st = tf.withSubScope("student_forward");
+    double[] rates = VisionTransformer.DropPath.linearRates(dims.depth(), cfg.model().dropPathRate());
+    Operand<TFloat32> features =
+        VisionTransformer.forward(st.withSubScope("global"), student, dims, globals, aug.globalSize(),
+                new VisionTransformer.DropPath(rates, seed, 0))
+            .cls(); // [2B, D]
+    if (nLocal > 0) {
+      Operand<TFloat32> localFeatures =
+          VisionTransformer.forward(st.withSubScope("local"), student, dims, locals, aug.localSize(),
+                  new VisionTransformer.DropPath(rates, seed, 1))
+              .cls(); // [nB, D]
+      features = st.concat(List.of(features, localFeatures), st.constant(0)); // [V*B, D]
+    }
+    studentLogits = DinoHead.forward(st.withSubScope("head"), student, headCfg, features); // [V*B, K]
+
+    // ---- teacher: only the 2 global views, no stochastic depth, no gradient ----
+    Ops te = tf.withSubScope("teacher_forward");
+    Operand<TFloat32> teacherFeatures =
+        VisionTransformer.forward(te, teacher, dims, globals, aug.globalSize(), null).cls(); // [2B, D]
+    teacherLogits = te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2B, K]
+
+    // ---- loss with the OLD center ----
+    Ops lo = tf.withSubScope("loss");
+    DinoLoss.Terms terms =
+        DinoLoss.build(lo, studentLogits, teacherLogits, centerRead, teacherTemp,
+            (float) cfg.loss().studentTemp(), views, k);
+    loss = terms.loss();
+    teacherEntropy = terms.teacherEntropy();
+    klDivergence = lo.withName("kl").math.sub(loss, teacherEntropy);
+
+    // ---- gradients for the student's trainable parameters only ----
+    List<Params.Param> trainable = optimizer.trainable();
+    List<Operand<?>> xs = new ArrayList<>();
+    for (Params.Param p : trainable) {
+      xs.add(p.value());
+    }
+    var grads = tf.gradients(loss, xs);
+    gradients = new ArrayList<>();
+    for (int i = 0; i < trainable.size(); i++) {
+      gradients.add(grads.<TFloat32>dy(i));
+    }
+
+    // Batch statistic for the center, from this step's teacher logits (before any update).
+    Operand<TFloat32> batchCenter =
+        dino.math.div(
+            dino.sum(teacherLogits, dino.constant(new int[] {0}), Sum.keepDims(true)),
+            dino.dtypes.cast(
+                dino.slice(dino.shape(teacherLogits), dino.constant(new int[] {0}), dino.constant(new int[] {1})),
+                TFloat32.class)); // [1, K]
+
+    // ---- the step, in order ----
+    // 1. gate: every gradient, the loss and the center statistic exist before anything changes
+    List<Op> gateDeps = new ArrayList<>(gradients);
+    gateDeps.add(loss);
+    gateDeps.add(batchCenter);
+    gateDeps.add(teacherEntropy);
+    Op gate = tf.withControlDependencies(gateDeps).withName("gate").noOp();
+    Ops gated = tf.withControlDependencies(List.of(gate));
+    // 2. AdamW on the student
+    Op update =
+        optimizer.applyGradients(gated, gradients, lr, weightDecay, freezeLastLayer,
+            cfg.optim().clipGrad());
+    // 3. EMA teacher <- m teacher + (1 - m) student, reading the UPDATED student
+    Op ema = Ema.build(tf.withSubScope("ema").withControlDependencies(List.of(update)), teacher, student, momentum);
+    // 4. center <- m c + (1 - m) batch mean; its old value was read by the loss (gate)
+    float cm = (float) cfg.loss().centerMomentum();
+    Op centerUpdate =
+        gated.withSubScope("dino").withName("center_update").assign(center,
+            dino.math.add(dino.math.mul(centerRead, dino.constant(cm)),
+                dino.math.mul(batchCenter, dino.constant(1f - cm))));
+    // 5. the step counter, last
+    Op increment =
+        tf.withControlDependencies(List.of(ema, centerUpdate)).withSubScope("dino").withName("increment")
+            .assign(globalStep, dino.math.add(stepRead, dino.constant(1L)));
+    trainStep = tf.withControlDependencies(List.of(increment)).withName("train_step").noOp();
+
+    // ---- TensorBoard: summary ops writing event files ----
+    Ops sm = tf.withSubScope("summaries");
+    var writer = sm.summary.summaryWriter();
+    summaryDir = sm.withName("logdir").placeholder(TString.class, Placeholder.shape(Shape.scalar()));
+    openSummaries =
+        sm.summary.createSummaryFileWriter(writer, summaryDir, sm.constant(100), sm.constant(10_000),
+            sm.constant(".v2"));
+    List<Op> writes = new ArrayList<>();
+    String[] tags = {"train/loss", "train/lr", "train/weight_decay", "train/teacher_momentum",
+        "train/teacher_temp", "train/teacher_entropy", "train/kl_teacher_student"};
+    List<Operand<TFloat32>> values = List.of(loss, lr, weightDecay, momentum, teacherTemp, teacherEntropy, klDivergence);
+    for (int i = 0; i < tags.length; i++) {
+      writes.add(sm.summary.writeScalarSummary(writer, stepRead, sm.constant(tags[i]), values.get(i)));
+    }
+    writeSummaries = sm.withControlDependencies(writes).withName("write").noOp();
+    flushSummaries = sm.summary.flushSummaryWriter(writer);
+
+    // ---- initialisation: student from Java-drawn values, teacher = exact copy, state zero ----
+    Ops init = tf.withSubScope("init");
+    for (Params.Param p : student.all()) {
+      Placeholder<TFloat32> v =
+          init.placeholder(TFloat32.class, Placeholder.shape(Shape.of(p.spec().shape())));
+      initValues.add(v);
+      initStudent.add(init.assign(p.variable(), v));
+    }
+    List<Op> rest = new ArrayList<>();
+    for (Params.Param p : teacher.all()) {
+      rest.add(init.assign(p.variable(), student.param(p.spec().name()).value()));
+    }
+    rest.addAll(optimizer.initializers(init));
+    rest.add(init.assign(center, init.zeros(init.constant(new long[] {1, k}), TFloat32.class)));
+    rest.add(init.assign(globalStep, init.constant(0L)));
+    initRest = init.withControlDependencies(rest).withName("rest").noOp();
+  }
+
+  /**
+   * Fresh start: draws the student's initial weights in Java from {@code seed} (reference init),
+   * copies them into the teacher and zeroes the optimizer state, center and step counter.
+   */
+  public void initialize(Session session, long seed) {
+    Random rng = new Random(seed);
+    List<Params.Param> params = student.all();
+    for (int i = 0; i < params.size(); i++) {
+      ParamSpec spec = params.get(i).spec();
+      float[] values = new float[spec.size()];
+      spec.init().fill(values, rng);
+      try (TFloat32 t = TFloat32.tensorOf(Shape.of(spec.shape()), DataBuffers.of(values, true, false))) {
+        session.runner().feed(initValues.get(i), t).addTarget(initStudent.get(i)).run().close();
+      }
+    }
+    session.runner().addTarget(initRest).run().close();
+  }
+
+  /** The scalars fed to one step. {@code seed} makes the step's stochastic depth reproducible. */
+  public record StepInputs(
+      float lr, float weightDecay, float momentum, float teacherTemp, boolean freezeLastLayer,
+      long seed, long step) {}
+
+  /** What one step reports. */
+  public record StepOutputs(float loss, float teacherEntropy, float kl) {}
+
+  /**
+   * Runs one training step on a batch: globals [2B, G, G, 3] and locals [nB, L, L, 3] as flat
+   * NHWC arrays. With {@code summaries}, the same run also writes the TensorBoard scalars.
+   */
+  public StepOutputs runStep(
+      Session session, float[] globalViews, float[] localViews, int batchSize, StepInputs in,
+      boolean summaries) {
+    int g = (int) globals.shape().get(1);
+    try (TFloat32 tg = TFloat32.tensorOf(Shape.of(2L * batchSize, g, g, 3), DataBuffers.of(globalViews, true, false));
+        TFloat32 tl = locals == null ? null : localTensor(localViews, batchSize);
+        TFloat32 lrT = TFloat32.scalarOf(in.lr());
+        TFloat32 wdT = TFloat32.scalarOf(in.weightDecay());
+        TFloat32 mT = TFloat32.scalarOf(in.momentum());
+        TFloat32 ttT = TFloat32.scalarOf(in.teacherTemp());
+        TBool frT = TBool.scalarOf(in.freezeLastLayer());
+        TInt64 seedT = TInt64.vectorOf(in.seed(), in.step())) {
+      Session.Runner r =
+          session.runner().feed(globals, tg).feed(lr, lrT).feed(weightDecay, wdT).feed(momentum, mT)
+              .feed(teacherTemp, ttT).feed(freezeLastLayer, frT).feed(seed, seedT)
+              .addTarget(trainStep).fetch(loss).fetch(teacherEntropy).fetch(klDivergence);
+      if (tl != null) {
+        r.feed(locals, tl);
+      }
+      if (summaries) {
+        r.addTarget(writeSummaries);
+      }
+      try (Result res = r.run()) {
+        return new StepOutputs(
+            ((TFloat32) res.get(0)).getFloat(),
+            ((TFloat32) res.get(1)).getFloat(),
+            ((TFloat32) res.get(2)).getFloat());
+      }
+    }
+  }
+
+  private TFloat32 localTensor(float[] localViews, int batchSize) {
+    int l = (int) locals.shape().get(1);
+    long n = localViews.length / (3L * l * l);
+    if (n % batchSize != 0) {
+      throw new IllegalArgumentException("local views hold " + n + " crops, not a multiple of batch " + batchSize);
+    }
+    return TFloat32.tensorOf(Shape.of(n, l, l, 3), DataBuffers.of(localViews, true, false));
+  }
+
+  /** Opens the TensorBoard event writer on {@code dir}. */
+  public void openSummaries(Session session, java.nio.file.Path dir) {
+    try (TString d = TString.scalarOf(dir.toAbsolutePath().toString())) {
+      session.runner().feed(summaryDir, d).addTarget(openSummaries).run().close();
+    }
+  }
+
+  public void flushSummaries(Session session) {
+    session.runner().addTarget(flushSummaries).run().close();
+  }
+
+  public long globalStep(Session session) {
+    try (Result r = session.runner().fetch(globalStep).run()) {
+      return ((TInt64) r.get(0)).getLong();
+    }
+  }
+
+  public Graph graph() {
+    return graph;
+  }
+
+  public VisionTransformer.Dims dims() {
+    return dims;
+  }
+}

@@ -1,0 +1,272 @@
+package dev.dino4j.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dino4j.config.ConfigLoader;
+import dev.dino4j.config.DinoConfig;
+import dev.dino4j.data.ImageDataset;
+import dev.dino4j.data.MultiCrop;
+import dev.dino4j.data.MultiCropBatch;
+import dev.dino4j.data.MultiCropLoader;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+import org.tensorflow.Graph;
+import org.tensorflow.Session;
+import org.tensorflow.proto.ConfigProto;
+
+/**
+ * The DINO training loop, top to bottom in pipeline order: data, graph, schedules, resume, loop.
+ * A run directory holds everything (config.yaml, train.log, metrics.jsonl, tensorboard/,
+ * checkpoints/); starting again in the same directory resumes exactly where it stopped.
+ */
+public final class Trainer {
+
+  private static final Logger LOG = LogManager.getLogger(Trainer.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** How a run ended. */
+  public record Outcome(long globalStep, int epochsDone, float lastLoss, boolean interrupted) {}
+
+  /** A non-finite loss: training stops, the last good checkpoint stays as it was. */
+  public static final class DivergedException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    DivergedException(String message) {
+      super(message);
+    }
+  }
+
+  private final DinoConfig cfg;
+  private final ImageDataset dataset;
+  private final Path runDir;
+  private volatile boolean stopRequested;
+
+  public Trainer(DinoConfig cfg, ImageDataset dataset) {
+    this.cfg = cfg;
+    this.dataset = dataset;
+    this.runDir = Path.of(cfg.train().outputDir());
+  }
+
+  /** Asks the loop to checkpoint and return after the current step (Ctrl-C does this). */
+  public void requestStop() {
+    stopRequested = true;
+  }
+
+  public Outcome run() {
+    try {
+      Files.createDirectories(runDir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create run directory " + runDir + ": " + e.getMessage(), e);
+    }
+    try (RunLog log = RunLog.attach(runDir)) {
+      return train();
+    }
+  }
+
+  private Outcome train() {
+    String configYaml = ConfigLoader.toYaml(cfg);
+    LOG.info("run directory {}\nresolved config:\n{}", runDir.toAbsolutePath(), configYaml);
+    writeString(runDir.resolve("config.yaml"), configYaml);
+    DinoConfig.Train t = cfg.train();
+    Checkpoints checkpoints = new Checkpoints(runDir);
+    Optional<Path> resumeFrom = checkpoints.latest();
+    resumeFrom.ifPresent(this::checkCompatible);
+
+    // ---- data: multi-crop views built by worker threads ahead of the graph ----
+    MultiCrop multiCrop = new MultiCrop(cfg.augment(), cfg.data().mean(), cfg.data().std());
+    try (MultiCropLoader loader =
+            new MultiCropLoader(dataset, multiCrop, t.batchSize(), cfg.data().workers(), cfg.data().prefetch(), t.seed());
+        Graph graph = new Graph()) {
+      int steps = t.stepsPerEpoch() > 0 ? Math.min(t.stepsPerEpoch(), loader.stepsPerEpoch()) : loader.stepsPerEpoch();
+
+      // ---- graph: student, teacher, loss, AdamW, EMA, center in one step op ----
+      long buildStart = System.nanoTime();
+      DinoGraph dino = new DinoGraph(graph, cfg);
+      LOG.info("graph built in {} s: student {} parameters ({} trainable tensors), K = {}",
+          String.format(Locale.ROOT, "%.1f", (System.nanoTime() - buildStart) / 1e9), dino.student.count(),
+          dino.optimizer.trainable().size(), cfg.head().outDim());
+
+      // ---- schedules, per step (teacher temperature per epoch) ----
+      Schedules sched = Schedules.of(cfg, steps);
+
+      try (Session session = new Session(graph, sessionConfig(t.threads()))) {
+        // ---- resume or start fresh ----
+        Checkpoints.State state;
+        if (resumeFrom.isPresent()) {
+          state = Checkpoints.restore(session, resumeFrom.get());
+          long inGraph = dino.globalStep(session);
+          if (inGraph != state.globalStep() || state.globalStep() != (long) state.epoch() * steps + state.stepInEpoch()) {
+            throw new IllegalStateException("checkpoint " + resumeFrom.get() + " is inconsistent: step " + inGraph
+                + " in the graph, " + state + " in state.json, " + steps + " steps per epoch now");
+          }
+          LOG.info("resumed from {} at epoch {} step {} (global step {})",
+              resumeFrom.get(), state.epoch(), state.stepInEpoch(), state.globalStep());
+        } else {
+          dino.initialize(session, t.seed());
+          state = new Checkpoints.State(0, 0, 0, true);
+          LOG.info("initialised a new run (seed {})", t.seed());
+        }
+        dino.openSummaries(session, runDir.resolve("tensorboard"));
+
+        // Ctrl-C / SIGTERM: ask the loop to checkpoint, and hold the JVM until it has.
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+          requestStop();
+          try {
+            finished.await(5, TimeUnit.MINUTES);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }, "dino4j-interrupt");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try (BufferedWriter metrics = Files.newBufferedWriter(runDir.resolve("metrics.jsonl"),
+            StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+          return loop(session, dino, loader, sched, checkpoints, configYaml, state, steps, metrics);
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot write " + runDir.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
+        } finally {
+          dino.flushSummaries(session);
+          finished.countDown();
+          try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+          } catch (IllegalStateException shuttingDown) {
+            // the JVM is exiting because of Ctrl-C: the checkpoint is already written
+          }
+        }
+      }
+    }
+  }
+
+  private Outcome loop(
+      Session session, DinoGraph dino, MultiCropLoader loader, Schedules sched, Checkpoints checkpoints,
+      String configYaml, Checkpoints.State start, int steps, BufferedWriter metrics) throws IOException {
+    DinoConfig.Train t = cfg.train();
+    int epochs = t.epochs();
+    int batch = t.batchSize();
+    float lastLoss = Float.NaN;
+    for (int epoch = start.epoch(); epoch < epochs; epoch++) {
+      int first = epoch == start.epoch() ? start.stepInEpoch() : 0;
+      ProgressBar bar = new ProgressBar(System.err, String.format(Locale.ROOT, "epoch %d/%d", epoch + 1, epochs), first, steps, batch);
+      double lossSum = 0;
+      long epochStart = System.nanoTime();
+      long waitStart = loader.waitNanos();
+      try (MultiCropLoader.EpochStream stream = loader.epoch(epoch, first, steps)) {
+        for (int s = first; s < steps; s++) {
+          MultiCropBatch b = stream.next();
+          long gs = (long) epoch * steps + s;
+          DinoGraph.StepInputs in = new DinoGraph.StepInputs(
+              (float) sched.lr()[(int) gs], (float) sched.weightDecay()[(int) gs], (float) sched.momentum()[(int) gs],
+              (float) sched.teacherTemp()[epoch], epoch < cfg.optim().freezeLastLayer(), t.seed(), gs);
+          boolean logStep = gs % t.logEvery() == 0;
+          DinoGraph.StepOutputs out = dino.runStep(session, b.globals(), b.locals(), batch, in, logStep);
+          if (!Float.isFinite(out.loss())) {
+            throw new DivergedException(String.format(Locale.ROOT,
+                "loss is %s at global step %d (epoch %d, step %d of %d); lr %.4g, weight decay %.4g, teacher temperature %.4g, "
+                    + "teacher momentum %.6f. Training stopped; the last good checkpoint (%s) is untouched. "
+                    + "Lower optim.lr, raise optim.warmup_epochs or check the input data.",
+                out.loss(), gs, epoch, s, steps, in.lr(), in.weightDecay(), in.teacherTemp(), in.momentum(),
+                checkpoints.latest().map(Path::toString).orElse("none yet")));
+          }
+          lastLoss = out.loss();
+          lossSum += out.loss();
+          if (logStep) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("step", gs);
+            m.put("epoch", epoch);
+            m.put("loss", out.loss());
+            m.put("teacher_entropy", out.teacherEntropy());
+            m.put("kl", out.kl());
+            m.put("lr", in.lr());
+            m.put("weight_decay", in.weightDecay());
+            m.put("teacher_momentum", in.momentum());
+            m.put("teacher_temp", in.teacherTemp());
+            metrics.write(JSON.writeValueAsString(m));
+            metrics.newLine();
+            metrics.flush();
+            LOG.debug("step {} loss {} entropy {} kl {}", gs, out.loss(), out.teacherEntropy(), out.kl());
+          }
+          bar.update(s + 1, out.loss(), in.lr());
+          if (stopRequested) {
+            Path p = checkpoints.save(session, new Checkpoints.State(epoch, s + 1, gs + 1, false), configYaml, t.saveEvery());
+            LOG.warn("interrupted: checkpoint {} written at epoch {} step {}; run again to resume", p, epoch, s + 1);
+            return new Outcome(gs + 1, epoch, lastLoss, true);
+          }
+        }
+      }
+      double secs = (System.nanoTime() - epochStart) / 1e9;
+      double waitShare = (loader.waitNanos() - waitStart) / 1e9 / secs;
+      int done = steps - first;
+      Path p = checkpoints.save(session, new Checkpoints.State(epoch + 1, 0, (long) (epoch + 1) * steps, true), configYaml, t.saveEvery());
+      LOG.info(String.format(Locale.ROOT,
+          "epoch %d/%d: mean loss %.4f over %d steps, %.1f s, %.1f img/s, waiting for data %.1f%% of the time; saved %s",
+          epoch + 1, epochs, lossSum / Math.max(done, 1), done, secs, done * (double) batch / secs, 100 * waitShare, p.getFileName()));
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("epoch_end", epoch);
+      m.put("mean_loss", lossSum / Math.max(done, 1));
+      m.put("seconds", secs);
+      m.put("images_per_s", done * (double) batch / secs);
+      m.put("data_wait_share", waitShare);
+      metrics.write(JSON.writeValueAsString(m));
+      metrics.newLine();
+      metrics.flush();
+      dino.flushSummaries(session);
+      if (stopRequested) {
+        return new Outcome((long) (epoch + 1) * steps, epoch + 1, lastLoss, true);
+      }
+    }
+    return new Outcome((long) epochs * steps, epochs, lastLoss, false);
+  }
+
+  /** Resuming with a different network or batch would silently train something else. */
+  private void checkCompatible(Path ckpt) {
+    DinoConfig saved = ConfigLoader.fromYaml(Checkpoints.config(ckpt), java.util.List.of());
+    StringBuilder diff = new StringBuilder();
+    if (!saved.model().equals(cfg.model())) {
+      diff.append("\n  model: checkpoint ").append(saved.model()).append(", now ").append(cfg.model());
+    }
+    if (!saved.head().equals(cfg.head())) {
+      diff.append("\n  head: checkpoint ").append(saved.head()).append(", now ").append(cfg.head());
+    }
+    if (saved.augment().globalSize() != cfg.augment().globalSize()
+        || saved.augment().localSize() != cfg.augment().localSize()
+        || saved.augment().localCrops() != cfg.augment().localCrops()) {
+      diff.append("\n  augment crop sizes/counts differ");
+    }
+    if (saved.train().batchSize() != cfg.train().batchSize() || saved.train().epochs() != cfg.train().epochs()
+        || saved.train().stepsPerEpoch() != cfg.train().stepsPerEpoch()) {
+      diff.append("\n  train.batch_size / epochs / steps_per_epoch differ (the schedules would change)");
+    }
+    if (diff.length() > 0) {
+      throw new IllegalStateException("run directory " + runDir + " holds a checkpoint of a different run (" + ckpt
+          + "):" + diff + "\nUse another train.output_dir, or the same config to resume.");
+    }
+  }
+
+  static ConfigProto sessionConfig(int threads) {
+    ConfigProto.Builder b = ConfigProto.newBuilder();
+    if (threads > 0) {
+      b.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(1);
+    }
+    return b.build();
+  }
+
+  private static void writeString(Path p, String s) {
+    try {
+      Files.writeString(p, s, StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + p + ": " + e.getMessage(), e);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+package dev.dino4j.model;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import org.junit.jupiter.api.Test;
+
+/** Bicubic position-embedding resampling matrices. */
+class PosEmbedTest {
+
+  @Test
+  void sameGridIsExactlyTheIdentity() {
+    float[] m = PosEmbed.gridMatrix(8, 8, 8, 8);
+    for (int r = 0; r < 64; r++) {
+      for (int c = 0; c < 64; c++) {
+        assertEquals(r == c ? 1f : 0f, m[r * 64 + c], 0f);
+      }
+    }
+  }
+
+  @Test
+  void rowsArePartitionsOfUnity() {
+    for (int[] io : new int[][] {{8, 4}, {4, 8}, {14, 6}, {6, 14}, {7, 5}}) {
+      double[][] w = PosEmbed.bicubicWeights(io[0], io[1]);
+      for (double[] row : w) {
+        double s = 0;
+        for (double x : row) {
+          s += x;
+        }
+        assertEquals(1.0, s, 1e-12);
+      }
+    }
+  }
+
+  @Test
+  void halvingSamplesBetweenPixelPairsWithKeysWeights() {
+    // 8 -> 4: output o samples source x = 2o + 0.5, i.e. t = 0.5 between pixels 2o and 2o+1.
+    // Cubic convolution at t = 0.5 with A = -0.75 gives weights (-0.09375, 0.59375, 0.59375, -0.09375).
+    double[][] w = PosEmbed.bicubicWeights(8, 4);
+    assertEquals(0.59375, w[1][2], 1e-12);
+    assertEquals(0.59375, w[1][3], 1e-12);
+    assertEquals(-0.09375, w[1][1], 1e-12);
+    assertEquals(-0.09375, w[1][4], 1e-12);
+    // at the border the out-of-range tap is clamped onto pixel 0
+    assertEquals(0.59375 - 0.09375, w[0][0], 1e-12);
+  }
+
+  @Test
+  void doublingUsesPyTorchsQuarterPixelWeights() {
+    // 4 -> 8: output 3 samples x = 1.25 (t = 0.25 past pixel 1): the weights PyTorch's bicubic
+    // (A = -0.75) uses at scale 2 are (-0.10546875, 0.87890625, 0.26171875, -0.03515625).
+    double[][] w = PosEmbed.bicubicWeights(4, 8);
+    assertArrayEquals(new double[] {-0.10546875, 0.87890625, 0.26171875, -0.03515625}, w[3], 1e-12);
+    // output 2 samples x = 0.75: taps -1..2, the -1 tap clamped onto pixel 0
+    assertArrayEquals(new double[] {-0.03515625 + 0.26171875, 0.87890625, -0.10546875, 0}, w[2], 1e-12);
+  }
+}

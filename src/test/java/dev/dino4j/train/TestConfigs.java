@@ -1,0 +1,27 @@
+package dev.dino4j.train;
+
+import dev.dino4j.config.DinoConfig;
+
+/** Small hand-built configs for graph tests (independent of the YAML loader). */
+final class TestConfigs {
+
+  private TestConfigs() {}
+
+  /** A ViT with dim 16, depth 2, heads 2, patch 4 on 8-px globals / 4-px locals, K = 32. */
+  static DinoConfig tiny(int localCrops, double dropPath, double clip, int outDir) {
+    return tiny(localCrops, dropPath, clip, "runs/test-" + outDir);
+  }
+
+  static DinoConfig tiny(int localCrops, double dropPath, double clip, String outDir) {
+    return new DinoConfig(
+        new DinoConfig.Data("fashion-mnist", "", "train", 1, 2,
+            new float[] {0.5f, 0.5f, 0.5f}, new float[] {0.25f, 0.25f, 0.25f}),
+        new DinoConfig.Augment(8, 4, localCrops, new double[] {0.4, 1.0}, new double[] {0.05, 0.4},
+            0.5, 0.8, 0.4, 0.4, 0.2, 0.1, 0.2, 1.0, 0.1, 0.5, 0.1, 2.0, 0.2),
+        new DinoConfig.Model("custom", 4, 16, 2, 2, 4.0, dropPath),
+        new DinoConfig.Head(32, 24, 8, 3, true),
+        new DinoConfig.Loss(0.1, 0.04, 0.04, 0, 0.9),
+        new DinoConfig.Optim(0.0005, 1e-6, 1, 0.04, 0.4, clip, 1, 0.996, 0.9, 0.999, 1e-8),
+        new DinoConfig.Train(2, 4, 0, 0, outDir, 1, 0, "fp32", 1));
+  }
+}

@@ -1,0 +1,189 @@
+package dev.dino4j.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dino4j.config.DinoConfig;
+import dev.dino4j.data.Image;
+import dev.dino4j.data.ImageDataset;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tensorflow.Graph;
+import org.tensorflow.Session;
+
+/** The loop: exact resume, non-finite loss handling, checkpoint layout and logs. */
+class TrainerTest {
+
+  /** Deterministic random 12x12 RGB images; from image number {@code nanFrom} on, NaN pixels. */
+  static final class Synthetic implements ImageDataset {
+    private final int size;
+    private final int nanFrom;
+    final AtomicInteger reads = new AtomicInteger();
+
+    Synthetic(int size, int nanFrom) {
+      this.size = size;
+      this.nanFrom = nanFrom;
+    }
+
+    @Override
+    public int size() {
+      return size;
+    }
+
+    @Override
+    public Image image(int index) {
+      int n = reads.getAndIncrement();
+      Random r = new Random(index);
+      float[] px = new float[12 * 12 * 3];
+      for (int i = 0; i < px.length; i++) {
+        px[i] = n >= nanFrom ? Float.NaN : r.nextFloat();
+      }
+      return new Image(12, 12, px);
+    }
+
+    @Override
+    public int label(int index) {
+      return index % 3;
+    }
+
+    @Override
+    public int numClasses() {
+      return 3;
+    }
+
+    @Override
+    public String describe(int index) {
+      return "synthetic#" + index;
+    }
+  }
+
+  private static DinoConfig config(Path dir, int epochs, int steps) {
+    DinoConfig c = TestConfigs.tiny(2, 0.1, 3.0, dir.toString());
+    DinoConfig.Train t = c.train();
+    return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
+        new DinoConfig.Train(epochs, t.batchSize(), 42, steps, dir.toString(), 2, 0, "fp32", 1));
+  }
+
+  @Test
+  void resumeIsBitIdenticalToAnUninterruptedRun(@TempDir Path tmp) throws IOException {
+    Path straight = tmp.resolve("straight");
+    Trainer.Outcome a = new Trainer(config(straight, 2, 3), new Synthetic(16, Integer.MAX_VALUE)).run();
+    assertFalse(a.interrupted());
+    assertEquals(6, a.globalStep());
+
+    // interrupted after the first step (as Ctrl-C does), then resumed twice from the same directory
+    Path resumed = tmp.resolve("resumed");
+    Trainer first = new Trainer(config(resumed, 2, 3), new Synthetic(16, Integer.MAX_VALUE));
+    first.requestStop();
+    Trainer.Outcome b1 = first.run();
+    assertTrue(b1.interrupted());
+    assertEquals(1, b1.globalStep());
+    Trainer second = new Trainer(config(resumed, 2, 3), new Synthetic(16, Integer.MAX_VALUE));
+    second.requestStop();
+    assertEquals(2, second.run().globalStep()); // mid-epoch resume, stopped again
+    Trainer.Outcome b = new Trainer(config(resumed, 2, 3), new Synthetic(16, Integer.MAX_VALUE)).run();
+    assertFalse(b.interrupted());
+    assertEquals(6, b.globalStep());
+    assertEquals(a.lastLoss(), b.lastLoss(), 0f);
+
+    // every variable (student, teacher, center, Adam moments, counters) bit for bit
+    Path ca = new Checkpoints(straight).latest().orElseThrow();
+    Path cb = new Checkpoints(resumed).latest().orElseThrow();
+    assertEquals(ca.getFileName(), cb.getFileName());
+    assertArrayEquals(Files.readAllBytes(ca.resolve("vars.data-00000-of-00001")),
+        Files.readAllBytes(cb.resolve("vars.data-00000-of-00001")));
+    // and the logged losses of the steps both runs logged agree exactly
+    assertEquals(losses(straight), losses(resumed));
+  }
+
+  @Test
+  void nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint(@TempDir Path tmp) throws IOException {
+    Path dir = tmp.resolve("run");
+    // 2 steps x batch 4 = 8 images per epoch: the second epoch sees NaN pixels
+    Trainer.DivergedException e = assertThrows(Trainer.DivergedException.class,
+        () -> new Trainer(config(dir, 3, 2), new Synthetic(16, 8)).run());
+    assertTrue(e.getMessage().contains("global step 2"), e.getMessage());
+    assertTrue(e.getMessage().contains("lr "), e.getMessage());
+    assertTrue(e.getMessage().contains("teacher temperature"), e.getMessage());
+    Path latest = new Checkpoints(dir).latest().orElseThrow();
+    assertEquals("ckpt-000000002", latest.getFileName().toString());
+    assertTrue(e.getMessage().contains(latest.toString()), e.getMessage());
+    // the checkpoint restores and holds finite weights
+    try (Graph g = new Graph()) {
+      DinoGraph dg = new DinoGraph(g, config(dir, 3, 2));
+      try (Session s = new Session(g)) {
+        Checkpoints.State st = Checkpoints.restore(s, latest);
+        assertEquals(new Checkpoints.State(1, 0, 2, true), st);
+        for (float[] v : GraphRunner.values(s, dg.student).values()) {
+          for (float x : v) {
+            assertTrue(Float.isFinite(x));
+          }
+        }
+      }
+    }
+    try (Stream<Path> files = Files.list(new Checkpoints(dir).dir())) {
+      assertEquals(List.of("ckpt-000000002", "latest"), files.map(p -> p.getFileName().toString()).sorted().toList());
+    }
+  }
+
+  @Test
+  void runDirectoryHoldsConfigLogsMetricsAndTensorBoardEvents(@TempDir Path tmp) throws IOException {
+    Path dir = tmp.resolve("run");
+    new Trainer(config(dir, 1, 2), new Synthetic(16, Integer.MAX_VALUE)).run();
+    assertTrue(Files.readString(dir.resolve("config.yaml")).contains("batch_size: 4"));
+    assertTrue(Files.readString(dir.resolve("train.log")).contains("epoch 1/1"));
+    List<JsonNode> lines = metricLines(dir);
+    assertTrue(lines.stream().anyMatch(n -> n.has("loss") && n.has("teacher_entropy") && n.has("kl") && n.has("lr")));
+    assertTrue(lines.stream().anyMatch(n -> n.has("epoch_end")));
+    try (Stream<Path> tb = Files.list(dir.resolve("tensorboard"))) {
+      Path events = tb.filter(p -> p.getFileName().toString().startsWith("events.out.tfevents")).findFirst().orElseThrow();
+      String raw = new String(Files.readAllBytes(events), java.nio.charset.StandardCharsets.ISO_8859_1);
+      for (String tag : List.of("train/loss", "train/lr", "train/teacher_entropy", "train/kl_teacher_student",
+          "train/teacher_temp", "train/teacher_momentum", "train/weight_decay")) {
+        assertTrue(raw.contains(tag), "event file holds " + tag);
+      }
+    }
+    Path ckpt = new Checkpoints(dir).latest().orElseThrow();
+    assertTrue(Files.readString(ckpt.resolve("config.yaml")).contains("output_dir"));
+  }
+
+  @Test
+  void aDifferentModelInAnExistingRunDirectoryIsRefused(@TempDir Path tmp) {
+    Path dir = tmp.resolve("run");
+    new Trainer(config(dir, 1, 1), new Synthetic(8, Integer.MAX_VALUE)).run();
+    DinoConfig c = config(dir, 1, 1);
+    DinoConfig other = new DinoConfig(c.data(), c.augment(),
+        new DinoConfig.Model("custom", 4, 24, 2, 2, 4.0, 0.1), c.head(), c.loss(), c.optim(), c.train());
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> new Trainer(other, new Synthetic(8, Integer.MAX_VALUE)).run());
+    assertTrue(e.getMessage().contains("model"), e.getMessage());
+  }
+
+  private static List<JsonNode> metricLines(Path dir) throws IOException {
+    ObjectMapper om = new ObjectMapper();
+    List<JsonNode> out = new ArrayList<>();
+    for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"))) {
+      out.add(om.readTree(line));
+    }
+    return out;
+  }
+
+  private static List<String> losses(Path dir) throws IOException {
+    List<String> out = new ArrayList<>();
+    for (JsonNode n : metricLines(dir)) {
+      if (n.has("loss")) {
+        out.add(n.get("step").asText() + ":" + n.get("loss").asText());
+      }
+    }
+    return out;
+  }
+}
