@@ -186,10 +186,9 @@ public final class VisionTransformer {
         Layers.linearTokens(tf, x, tokens, dim, 3L * dim, w.get(b + "attn.qkv.weight"), w.get(b + "attn.qkv.bias")); // [B, N, 3D]
     qkv = tf.reshape(qkv, tf.constant(new long[] {-1, tokens, 3, heads, hd})); // [B, N, 3, H, hd]
     qkv = tf.linalg.transpose(qkv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [3, B, H, N, hd]
+    // split, not slice: Split's gradient is a Concat, Slice's a zero-Pad per part plus an AddN
     List<Operand<TFloat32>> parts = new ArrayList<>();
-    for (int i = 0; i < 3; i++) {
-      Operand<TFloat32> part =
-          tf.slice(qkv, tf.constant(new int[] {i, 0, 0, 0, 0}), tf.constant(new int[] {1, -1, -1, -1, -1}));
+    for (Operand<TFloat32> part : tf.split(tf.constant(0), qkv, 3L)) {
       parts.add(tf.reshape(part, tf.constant(new long[] {-1, heads, tokens, hd}))); // [B, H, N, hd]
     }
     Operand<TFloat32> scores =

@@ -1,0 +1,265 @@
+package dev.dino4j.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+class MultiCropLoaderTest {
+
+  private static final Duration LIMIT = Duration.ofSeconds(60);
+
+  /** Synthetic images of varying size, label = index mod 4; image {@code failAt} cannot be read. */
+  private static final class Synthetic implements ImageDataset {
+    final int size;
+    final int failAt;
+    final AtomicInteger reads = new AtomicInteger();
+
+    Synthetic(int size, int failAt) {
+      this.size = size;
+      this.failAt = failAt;
+    }
+
+    @Override
+    public int size() {
+      return size;
+    }
+
+    @Override
+    public Image image(int index) throws IOException {
+      reads.incrementAndGet();
+      if (index == failAt) {
+        throw new IOException("boom: corrupt header");
+      }
+      return AugmentRecipes.colourful(18 + index % 5, 20 + index % 3, index);
+    }
+
+    @Override
+    public int label(int index) {
+      return index % 4;
+    }
+
+    @Override
+    public int numClasses() {
+      return 4;
+    }
+
+    @Override
+    public String describe(int index) {
+      return "synthetic-" + index + ".png";
+    }
+  }
+
+  private static MultiCrop recipe() {
+    return new MultiCrop(
+        AugmentRecipes.dino(16, 8, 3),
+        new float[] {0.5f, 0.5f, 0.5f},
+        new float[] {0.25f, 0.25f, 0.25f});
+  }
+
+  /** All batches of steps [start, end) of an epoch, copied out. */
+  private static List<MultiCropBatch> collect(
+      MultiCropLoader loader, int epoch, int start, int end) {
+    List<MultiCropBatch> out = new ArrayList<>();
+    try (MultiCropLoader.EpochStream s = loader.epoch(epoch, start, end)) {
+      while (s.hasNext()) {
+        out.add(s.next());
+      }
+    }
+    return out;
+  }
+
+  private static void assertSameBatches(List<MultiCropBatch> a, List<MultiCropBatch> b) {
+    assertEquals(a.size(), b.size());
+    for (int i = 0; i < a.size(); i++) {
+      assertArrayEquals(a.get(i).indices(), b.get(i).indices(), "indices of batch " + i);
+      assertArrayEquals(a.get(i).labels(), b.get(i).labels(), "labels of batch " + i);
+      assertArrayEquals(a.get(i).globals(), b.get(i).globals(), 0f, "globals of batch " + i);
+      assertArrayEquals(a.get(i).locals(), b.get(i).locals(), 0f, "locals of batch " + i);
+    }
+  }
+
+  @Test
+  void stepsPerEpochDropsTheLastPartialBatch() {
+    try (MultiCropLoader l = new MultiCropLoader(new Synthetic(50, -1), recipe(), 8, 1, 2, 0)) {
+      assertEquals(6, l.stepsPerEpoch());
+    }
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> new MultiCropLoader(new Synthetic(5, -1), recipe(), 8, 1, 2, 0));
+    assertTrue(e.getMessage().contains("5 images"), e.getMessage());
+  }
+
+  @Test
+  void sameBatchesWhateverTheNumberOfWorkers() {
+    assertTimeoutPreemptively(
+        LIMIT,
+        () -> {
+          List<MultiCropBatch> one;
+          List<MultiCropBatch> three;
+          List<MultiCropBatch> inline;
+          try (MultiCropLoader l =
+              new MultiCropLoader(new Synthetic(50, -1), recipe(), 8, 1, 2, 7)) {
+            one = collect(l, 0, 0, l.stepsPerEpoch());
+          }
+          try (MultiCropLoader l =
+              new MultiCropLoader(new Synthetic(50, -1), recipe(), 8, 3, 3, 7)) {
+            three = collect(l, 0, 0, l.stepsPerEpoch());
+          }
+          try (MultiCropLoader l =
+              new MultiCropLoader(new Synthetic(50, -1), recipe(), 8, 0, 1, 7)) {
+            inline = collect(l, 0, 0, l.stepsPerEpoch());
+          }
+          assertSameBatches(one, three);
+          assertSameBatches(one, inline);
+        });
+  }
+
+  @Test
+  void resumeFromStepKEqualsTheTailOfTheEpoch() {
+    assertTimeoutPreemptively(
+        LIMIT,
+        () -> {
+          try (MultiCropLoader l =
+              new MultiCropLoader(new Synthetic(50, -1), recipe(), 8, 2, 2, 3)) {
+            List<MultiCropBatch> whole = collect(l, 1, 0, 6);
+            List<MultiCropBatch> tail = collect(l, 1, 4, 6);
+            assertSameBatches(whole.subList(4, 6), tail);
+            // A capped epoch (train.stepsPerEpoch) is a prefix of the full one.
+            assertSameBatches(whole.subList(0, 2), collect(l, 1, 0, 2));
+          }
+        });
+  }
+
+  @Test
+  void batchesFollowThePermutationAndEpochsShuffleDifferently() {
+    assertTimeoutPreemptively(
+        LIMIT,
+        () -> {
+          Synthetic ds = new Synthetic(48, -1);
+          try (MultiCropLoader l = new MultiCropLoader(ds, recipe(), 8, 2, 2, 5)) {
+            for (int epoch = 0; epoch < 2; epoch++) {
+              int[] perm = l.permutation(epoch);
+              int[] sorted = perm.clone();
+              Arrays.sort(sorted);
+              for (int i = 0; i < sorted.length; i++) {
+                assertEquals(i, sorted[i], "epoch " + epoch + " order is not a permutation");
+              }
+              List<MultiCropBatch> batches = collect(l, epoch, 0, 6);
+              for (int s = 0; s < 6; s++) {
+                assertArrayEquals(
+                    Arrays.copyOfRange(perm, 8 * s, 8 * s + 8), batches.get(s).indices());
+                for (int k = 0; k < 8; k++) {
+                  assertEquals(ds.label(batches.get(s).indices()[k]), batches.get(s).labels()[k]);
+                }
+              }
+            }
+            assertFalse(Arrays.equals(l.permutation(0), l.permutation(1)));
+            assertArrayEquals(l.permutation(1), l.permutation(1));
+            // Another seed, another order.
+            try (MultiCropLoader other = new MultiCropLoader(ds, recipe(), 8, 1, 1, 6)) {
+              assertFalse(Arrays.equals(l.permutation(0), other.permutation(0)));
+            }
+          }
+        });
+  }
+
+  @Test
+  void waitTimeIsCounted() {
+    assertTimeoutPreemptively(
+        LIMIT,
+        () -> {
+          try (MultiCropLoader l =
+              new MultiCropLoader(new Synthetic(40, -1), recipe(), 8, 1, 1, 0)) {
+            assertEquals(0, l.waitNanos());
+            collect(l, 0, 0, 5);
+            assertTrue(l.waitNanos() > 0);
+          }
+        });
+  }
+
+  @Test
+  void prefetchBoundsTheWorkAhead() throws Exception {
+    assertTimeoutPreemptively(
+        LIMIT,
+        () -> {
+          Synthetic ds = new Synthetic(400, -1);
+          try (MultiCropLoader l = new MultiCropLoader(ds, recipe(), 4, 2, 2, 0);
+              MultiCropLoader.EpochStream s = l.epoch(0, 0, l.stepsPerEpoch())) {
+            s.next();
+            Thread.sleep(300); // let the workers run as far ahead as they may
+            // the batch handed out + at most `prefetch` batches in flight
+            assertTrue(ds.reads.get() <= (1 + 2) * 4, "images read ahead: " + ds.reads.get());
+          }
+        });
+  }
+
+  @Test
+  void aFailingImageSurfacesWithItsName() {
+    assertTimeoutPreemptively(
+        LIMIT,
+        () -> {
+          for (int workers : new int[] {0, 3}) {
+            Synthetic ds = new Synthetic(40, -1);
+            int[] perm;
+            try (MultiCropLoader probe = new MultiCropLoader(ds, recipe(), 8, 1, 1, 1)) {
+              perm = probe.permutation(0);
+            }
+            int bad = perm[19]; // position 19: step 2
+            try (MultiCropLoader l =
+                new MultiCropLoader(new Synthetic(40, bad), recipe(), 8, workers, 2, 1)) {
+              MultiCropLoader.EpochStream s = l.epoch(0, 0, 5);
+              s.next();
+              s.next();
+              UncheckedIOException e = assertThrows(UncheckedIOException.class, s::next);
+              assertTrue(e.getMessage().contains("synthetic-" + bad + ".png"), e.getMessage());
+              assertTrue(e.getMessage().contains("boom: corrupt header"), e.getMessage());
+              assertTrue(e.getMessage().contains("step 2"), e.getMessage());
+              if (workers > 0) {
+                // Later batches are not handed out past a lost one: the order would be wrong.
+                IllegalStateException again = assertThrows(IllegalStateException.class, s::next);
+                assertTrue(again.getMessage().contains("synthetic-" + bad + ".png"));
+              }
+            }
+          }
+        });
+  }
+
+  @Test
+  void closeStopsTheDaemonThreads() throws Exception {
+    List<Thread> mine = new ArrayList<>();
+    // Not try-with-resources: closing while a stream is open is the point of the test.
+    MultiCropLoader l = new MultiCropLoader(new Synthetic(64, -1), recipe(), 8, 3, 2, 0);
+    try {
+      MultiCropLoader.EpochStream s = l.epoch(0, 0, 8);
+      s.next();
+      for (Thread t : Thread.getAllStackTraces().keySet()) {
+        if (t.getName().startsWith("dino4j-data-")) {
+          mine.add(t);
+        }
+      }
+      assertFalse(mine.isEmpty(), "no dino4j-data-* threads while loading");
+      l.close();
+      assertThrows(IllegalStateException.class, s::next); // not a hang
+    } finally {
+      l.close(); // idempotent
+    }
+    for (Thread t : mine) {
+      assertTrue(t.isDaemon(), t.getName());
+      t.join(5000);
+      assertFalse(t.isAlive(), t.getName() + " still alive after close");
+    }
+  }
+}
