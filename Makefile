@@ -7,6 +7,7 @@ ARGS ?=
 BENCH_CONFIG ?= configs/bench-a.yaml
 BENCH_STEPS ?= 20
 MVN ?= mvn -B -q
+MVN_TEST ?= mvn -B -ntp -Dstyle.color=never
 JAVA_OPTS ?= -Xmx8g
 export JAVA_OPTS
 # TF's native runtime prints INFO lines unless told otherwise.
@@ -24,11 +25,11 @@ target/.built: $(SOURCES)
 
 ## test: the default test suite (unit + numeric reference tests), about 5 minutes
 test:
-	$(MVN) test
+	$(MVN_TEST) test
 
 ## test-slow: end-to-end tests tagged "slow" (CLI training runs); CI runs these too
 test-slow:
-	$(MVN) test -Dtest.excludedGroups= -Dtest.groups=slow -Dsurefire.failIfNoSpecifiedTests=false
+	$(MVN_TEST) test -Dtest.excludedGroups= -Dtest.groups=slow -Dsurefire.failIfNoSpecifiedTests=false
 
 test-all: test test-slow
 

@@ -1,5 +1,6 @@
 package dev.dino4j.cli;
 
+import org.apache.logging.log4j.LogManager;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -16,7 +17,9 @@ public final class Main implements Runnable {
   public static void main(String[] args) {
     CommandLine cli = new CommandLine(new Main());
     cli.setExecutionExceptionHandler(new Errors());
-    System.exit(cli.execute(args));
+    int code = cli.execute(args);
+    LogManager.shutdown(); // log4j's own shutdown hook is off so that Ctrl-C can still log
+    System.exit(code);
   }
 
   @Override

@@ -195,7 +195,10 @@ public final class Trainer {
             metrics.write(JSON.writeValueAsString(m));
             metrics.newLine();
             metrics.flush();
-            LOG.debug("step {} loss {} entropy {} kl {}", gs, out.loss(), out.teacherEntropy(), out.kl());
+            LOG.info(String.format(Locale.ROOT,
+                "step %d (epoch %d, %d/%d): loss %.4f, teacher entropy %.3f, KL %.4f, lr %.3g, wd %.3g, momentum %.5f, teacher temp %.4f",
+                gs, epoch + 1, s + 1, steps, out.loss(), out.teacherEntropy(), out.kl(), in.lr(), in.weightDecay(),
+                in.momentum(), in.teacherTemp()));
           }
           bar.update(s + 1, out.loss(), in.lr());
           if (stopRequested) {
