@@ -1,0 +1,310 @@
+package dev.dino4j.model;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.dino4j.config.DinoConfig;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * The ViT and DINO head graphs against a plain-Java forward pass written from the reference's
+ * definition (vision_transformer.py) with the PyTorch layouts in mind: patches flattened as
+ * (ky, kx, channel), qkv split as (3, heads, head_dim), attention scaled by head_dim^-1/2.
+ */
+class VisionTransformerTest {
+
+  private static final int DIM = 8;
+  private static final int DEPTH = 2;
+  private static final int HEADS = 2;
+  private static final int PATCH = 4;
+  private static final int IMAGE = 8; // native grid 2 x 2
+  private static final DinoConfig.Head HEAD = new DinoConfig.Head(6, 10, 5, 3, false);
+
+  @Test
+  void backboneAndHeadMatchAPlainJavaForward() {
+    VisionTransformer.Dims d = new VisionTransformer.Dims(DIM, DEPTH, HEADS, 4 * DIM, PATCH, IMAGE / PATCH);
+    List<ParamSpec> specs = new ArrayList<>(VisionTransformer.params(d));
+    specs.addAll(DinoHead.params(HEAD, DIM));
+    Random rng = new Random(3);
+    Map<String, float[]> w = new HashMap<>();
+    for (ParamSpec s : specs) {
+      float[] v = new float[s.size()];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = (float) (rng.nextGaussian() * 0.3); // larger than the init: make every term matter
+      }
+      if (s.name().endsWith("norm1.weight") || s.name().endsWith("norm2.weight") || s.name().equals("norm.weight")) {
+        for (int i = 0; i < v.length; i++) {
+          v[i] += 1;
+        }
+      }
+      w.put(s.name(), v);
+    }
+    int batch = 3;
+    for (int size : new int[] {IMAGE, 12}) { // native grid, and a 3 x 3 grid through the resampling matrix
+      float[] images = new float[batch * size * size * 3];
+      for (int i = 0; i < images.length; i++) {
+        images[i] = (float) rng.nextGaussian();
+      }
+      float[][] graphOut = runGraph(d, specs, w, images, batch, size);
+      for (int b = 0; b < batch; b++) {
+        double[] cls = javaBackbone(w, images, b, size);
+        double[] logits = javaHead(w, cls);
+        for (int i = 0; i < DIM; i++) {
+          assertEquals(cls[i], graphOut[0][b * DIM + i], 2e-5, "size " + size + " cls[" + b + "][" + i + "]");
+        }
+        for (int k = 0; k < HEAD.outDim(); k++) {
+          assertEquals(logits[k], graphOut[1][b * HEAD.outDim() + k], 2e-5, "size " + size + " logit[" + b + "][" + k + "]");
+        }
+      }
+    }
+  }
+
+  private static float[][] runGraph(VisionTransformer.Dims d, List<ParamSpec> specs, Map<String, float[]> w,
+      float[] images, int batch, int size) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Params p = Params.create(tf, "net", specs);
+      Placeholder<TFloat32> x = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, size, size, 3)));
+      VisionTransformer.Output out = VisionTransformer.forward(tf, p, d, x, size, null);
+      Operand<TFloat32> logits = DinoHead.forward(tf, p, HEAD, out.cls());
+      try (Session s = new Session(g)) {
+        for (Params.Param q : p.all()) {
+          s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
+              DataBuffers.of(w.get(q.spec().name()), true, false)))).run().close();
+        }
+        try (TFloat32 in = TFloat32.tensorOf(Shape.of(batch, size, size, 3), DataBuffers.of(images, true, false));
+            Result r = s.runner().feed(x, in).fetch(out.cls()).fetch(logits).run()) {
+          return new float[][] {toArray((TFloat32) r.get(0)), toArray((TFloat32) r.get(1))};
+        }
+      }
+    }
+  }
+
+  // ---- plain-Java reference (double precision) ----
+
+  private static double[] javaBackbone(Map<String, float[]> w, float[] images, int b, int size) {
+    int grid = size / PATCH;
+    int n = grid * grid + 1;
+    double[][] x = new double[n][DIM];
+    float[] conv = w.get("patch_embed.proj.weight"); // [kh, kw, c, D]
+    float[] convB = w.get("patch_embed.proj.bias");
+    for (int py = 0; py < grid; py++) {
+      for (int px = 0; px < grid; px++) {
+        double[] t = x[1 + py * grid + px];
+        for (int o = 0; o < DIM; o++) {
+          double s = convB[o];
+          for (int ky = 0; ky < PATCH; ky++) {
+            for (int kx = 0; kx < PATCH; kx++) {
+              for (int c = 0; c < 3; c++) {
+                double pixel = images[((b * size + py * PATCH + ky) * size + px * PATCH + kx) * 3 + c];
+                s += pixel * conv[((ky * PATCH + kx) * 3 + c) * DIM + o];
+              }
+            }
+          }
+          t[o] = s;
+        }
+      }
+    }
+    float[] cls = w.get("cls_token");
+    for (int o = 0; o < DIM; o++) {
+      x[0][o] = cls[o];
+    }
+    double[][] pos = positions(w.get("pos_embed"), grid);
+    for (int i = 0; i < n; i++) {
+      for (int o = 0; o < DIM; o++) {
+        x[i][o] += pos[i][o];
+      }
+    }
+    for (int blk = 0; blk < DEPTH; blk++) {
+      String p = "blocks." + blk + ".";
+      double[][] h = layerNorm(x, w.get(p + "norm1.weight"), w.get(p + "norm1.bias"));
+      double[][] qkv = linear(h, w.get(p + "attn.qkv.weight"), w.get(p + "attn.qkv.bias"), 3 * DIM);
+      int hd = DIM / HEADS;
+      double[][] att = new double[n][DIM];
+      for (int head = 0; head < HEADS; head++) {
+        for (int i = 0; i < n; i++) {
+          double[] scores = new double[n];
+          double max = Double.NEGATIVE_INFINITY;
+          for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int e = 0; e < hd; e++) {
+              s += qkv[i][head * hd + e] * qkv[j][DIM + head * hd + e];
+            }
+            scores[j] = s / Math.sqrt(hd);
+            max = Math.max(max, scores[j]);
+          }
+          double sum = 0;
+          for (int j = 0; j < n; j++) {
+            scores[j] = Math.exp(scores[j] - max);
+            sum += scores[j];
+          }
+          for (int j = 0; j < n; j++) {
+            for (int e = 0; e < hd; e++) {
+              att[i][head * hd + e] += scores[j] / sum * qkv[j][2 * DIM + head * hd + e];
+            }
+          }
+        }
+      }
+      double[][] proj = linear(att, w.get(p + "attn.proj.weight"), w.get(p + "attn.proj.bias"), DIM);
+      add(x, proj);
+      h = layerNorm(x, w.get(p + "norm2.weight"), w.get(p + "norm2.bias"));
+      h = linear(h, w.get(p + "mlp.fc1.weight"), w.get(p + "mlp.fc1.bias"), 4 * DIM);
+      for (double[] row : h) {
+        for (int i = 0; i < row.length; i++) {
+          row[i] = gelu(row[i]);
+        }
+      }
+      add(x, linear(h, w.get(p + "mlp.fc2.weight"), w.get(p + "mlp.fc2.bias"), DIM));
+    }
+    return layerNorm(x, w.get("norm.weight"), w.get("norm.bias"))[0];
+  }
+
+  /** pos_embed rows for a grid: as stored, or bicubic-resampled (separably, row then column). */
+  private static double[][] positions(float[] pe, int grid) {
+    int g0 = IMAGE / PATCH;
+    double[][] out = new double[grid * grid + 1][DIM];
+    for (int o = 0; o < DIM; o++) {
+      out[0][o] = pe[o];
+    }
+    double[][] wy = PosEmbed.bicubicWeights(g0, grid);
+    for (int oy = 0; oy < grid; oy++) {
+      for (int ox = 0; ox < grid; ox++) {
+        for (int iy = 0; iy < g0; iy++) {
+          for (int ix = 0; ix < g0; ix++) {
+            for (int o = 0; o < DIM; o++) {
+              out[1 + oy * grid + ox][o] += wy[oy][iy] * wy[ox][ix] * pe[(1 + iy * g0 + ix) * DIM + o];
+            }
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private static double[] javaHead(Map<String, float[]> w, double[] cls) {
+    double[][] h = {cls};
+    h = linear(h, w.get("head.mlp.0.weight"), w.get("head.mlp.0.bias"), HEAD.hiddenDim());
+    h[0] = gelu(h[0]);
+    h = linear(h, w.get("head.mlp.2.weight"), w.get("head.mlp.2.bias"), HEAD.hiddenDim());
+    h[0] = gelu(h[0]);
+    h = linear(h, w.get("head.mlp.4.weight"), w.get("head.mlp.4.bias"), HEAD.bottleneckDim());
+    double norm = 0;
+    for (double v : h[0]) {
+      norm += v * v;
+    }
+    norm = Math.max(Math.sqrt(norm), 1e-12);
+    float[] v = w.get("head.last_layer.weight_v"); // [bottleneck, K]
+    float[] gain = w.get("head.last_layer.weight_g"); // [1, K]
+    int k = HEAD.outDim();
+    int bn = HEAD.bottleneckDim();
+    double[] out = new double[k];
+    for (int j = 0; j < k; j++) {
+      double vn = 0;
+      double dot = 0;
+      for (int i = 0; i < bn; i++) {
+        vn += (double) v[i * k + j] * v[i * k + j];
+        dot += h[0][i] / norm * v[i * k + j];
+      }
+      out[j] = gain[j] * dot / Math.sqrt(vn);
+    }
+    return out;
+  }
+
+  private static double[][] linear(double[][] x, float[] w, float[] b, int out) {
+    int in = x[0].length;
+    double[][] y = new double[x.length][out];
+    for (int r = 0; r < x.length; r++) {
+      for (int o = 0; o < out; o++) {
+        double s = b[o];
+        for (int i = 0; i < in; i++) {
+          s += x[r][i] * w[i * out + o];
+        }
+        y[r][o] = s;
+      }
+    }
+    return y;
+  }
+
+  private static double[][] layerNorm(double[][] x, float[] g, float[] b) {
+    double[][] y = new double[x.length][];
+    for (int r = 0; r < x.length; r++) {
+      double mean = 0;
+      for (double v : x[r]) {
+        mean += v;
+      }
+      mean /= x[r].length;
+      double var = 0;
+      for (double v : x[r]) {
+        var += (v - mean) * (v - mean);
+      }
+      var /= x[r].length;
+      y[r] = new double[x[r].length];
+      for (int i = 0; i < x[r].length; i++) {
+        y[r][i] = (x[r][i] - mean) / Math.sqrt(var + 1e-6) * g[i] + b[i];
+      }
+    }
+    return y;
+  }
+
+  private static double gelu(double x) {
+    return 0.5 * x * (1 + erf(x / Math.sqrt(2)));
+  }
+
+  private static double[] gelu(double[] x) {
+    double[] y = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      y[i] = gelu(x[i]);
+    }
+    return y;
+  }
+
+  /** erf by its Taylor series (|x| small) or continued fraction; accurate to ~1e-12 here. */
+  private static double erf(double x) {
+    double ax = Math.abs(x);
+    double r;
+    if (ax < 3) {
+      double term = ax;
+      double sum = ax;
+      for (int n = 1; n < 200; n++) {
+        term *= -ax * ax / n;
+        sum += term / (2 * n + 1);
+      }
+      r = 2 / Math.sqrt(Math.PI) * sum;
+    } else {
+      // erfc continued fraction (Lentz)
+      double f = ax;
+      for (int k = 60; k >= 1; k--) {
+        f = ax + (k / 2.0) / f;
+      }
+      r = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+    }
+    return Math.copySign(r, x);
+  }
+
+  private static void add(double[][] x, double[][] y) {
+    for (int r = 0; r < x.length; r++) {
+      for (int i = 0; i < x[r].length; i++) {
+        x[r][i] += y[r][i];
+      }
+    }
+  }
+
+  private static float[] toArray(TFloat32 t) {
+    float[] out = new float[Math.toIntExact(t.shape().size())];
+    t.copyTo(DataBuffers.of(out, false, false));
+    return out;
+  }
+}
