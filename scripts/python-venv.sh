@@ -14,7 +14,8 @@ REQS="tensorflow-cpu numpy safetensors torch transformers"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$REQS" ]; then
   python3 -m venv "$VENV" >&2
   # torchvision is never installed: the mirror's wheels are CUDA builds that fail against torch+cpu
-  "$VENV/bin/pip" install --quiet $REQS >&2
+  # --retries 0: an index that cannot be reached (no network) is skipped at once, not retried
+  "$VENV/bin/pip" install --quiet --retries 0 $REQS >&2
   echo "$REQS" > "$STAMP"
 fi
 echo "$(cd "$VENV" && pwd)/bin/python"
