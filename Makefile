@@ -4,6 +4,9 @@ CONFIG ?= configs/fmnist-tiny.yaml
 DATA ?=
 OUT ?=
 ARGS ?=
+RUN ?= runs/fmnist-tiny
+WEIGHTS ?=
+WEIGHTS_OUT ?= weights.safetensors
 BENCH_CONFIG ?= configs/bench-a.yaml
 BENCH_STEPS ?= 20
 MVN ?= mvn -B -q
@@ -15,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
-.PHONY: build test test-slow test-all train bench data clean
+.PHONY: build test test-slow test-all train bench data import export-weights clean
 
 ## build: compile and collect the runtime classpath in target/lib
 build: target/.built
@@ -45,6 +48,14 @@ train: build
 ## bench: training-step images/s, GFLOP/image, matmul peak, MFU and peak RSS for config A
 bench: build
 	bin/dino4j bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
+
+## import: WEIGHTS (safetensors, official/timm or Hugging Face names) -> a new run OUT for CONFIG
+import: build
+	bin/dino4j import $(WEIGHTS) --config $(CONFIG) --output $(OUT) $(ARGS)
+
+## export-weights: RUN's teacher -> WEIGHTS_OUT (official names, PyTorch layouts, safetensors)
+export-weights: build
+	bin/dino4j export-weights $(RUN) --output $(WEIGHTS_OUT) $(ARGS)
 
 clean:
 	$(MVN) clean
