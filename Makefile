@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
-.PHONY: build test test-slow test-all train bench data import export-weights clean
+.PHONY: build test test-slow test-all train bench data import export-weights eval eval-benchmark clean
 
 ## build: compile and collect the runtime classpath in target/lib
 build: target/.built
@@ -48,6 +48,15 @@ train: build
 ## bench: training-step images/s, GFLOP/image, matmul peak, MFU and peak RSS for config A
 bench: build
 	bin/dino4j bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
+
+## eval: k-NN (10/20/100/200-NN, T = 0.07) of RUN's teacher on its dataset's test split; features cached in RUN/features
+eval: build
+	bin/dino4j knn $(RUN) --features-dir $(RUN)/features $(ARGS)
+
+## eval-benchmark: 20-NN top-1 on the Fashion-MNIST test set: RUN's teacher vs raw pixels vs the same ViT at random init
+eval-benchmark: build
+	@scripts/fetch-fashion-mnist.sh
+	bin/dino4j eval-benchmark $(RUN) $(ARGS)
 
 ## import: WEIGHTS (safetensors, official/timm or Hugging Face names) -> a new run OUT for CONFIG
 import: build

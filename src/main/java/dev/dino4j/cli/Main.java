@@ -10,7 +10,10 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "dino4j 0.1.0",
     description = "Self-supervised Vision Transformer training with DINO on TensorFlow Java.",
-    subcommands = {TrainCommand.class, BenchCommand.class, ImportCommand.class, WeightsExportCommand.class})
+    subcommands = {
+      TrainCommand.class, BenchCommand.class, ImportCommand.class, WeightsExportCommand.class,
+      KnnCommand.class, LinearCommand.class, AttentionCommand.class, EvalBenchmarkCommand.class
+    })
 public final class Main implements Runnable {
 
   /** Exit codes: 0 ok, 1 unexpected error, 2 bad input (config, data), 3 training diverged, 130 interrupted. */

@@ -59,9 +59,17 @@ public final class VisionTransformer {
     }
   }
 
-  /** Forward outputs: the CLS feature [B, D], all final tokens [B, 1+N, D], and the last block's attention [B, H, 1+N, 1+N]. */
+  /**
+   * Forward outputs: the CLS feature [B, D], all final tokens [B, 1+N, D], the last block's
+   * attention [B, H, 1+N, 1+N], and every block's output tokens before the final norm, one
+   * [B, 1+N, D] per block (the reference's get_intermediate_layers applies the final norm to
+   * them; the linear probe concatenates the last blocks' normed CLS tokens).
+   */
   public record Output(
-      Operand<TFloat32> cls, Operand<TFloat32> tokens, Operand<TFloat32> lastAttention) {}
+      Operand<TFloat32> cls,
+      Operand<TFloat32> tokens,
+      Operand<TFloat32> lastAttention,
+      List<Operand<TFloat32>> blockOutputs) {}
 
   private VisionTransformer() {}
 
@@ -127,6 +135,7 @@ public final class VisionTransformer {
     x = tf.math.add(x, positionEmbedding(tf, w.get("pos_embed"), d, grid)); // [B, 1+N, D]
 
     Operand<TFloat32> attention = null;
+    List<Operand<TFloat32>> blockOutputs = new ArrayList<>();
     for (int i = 0; i < d.depth(); i++) {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
@@ -139,13 +148,14 @@ public final class VisionTransformer {
       h = Layers.gelu(bt, h);
       h = Layers.linearTokens(bt, h, tokens, d.mlpHidden(), dim, w.get(b + "mlp.fc2.weight"), w.get(b + "mlp.fc2.bias"));
       x = tf.math.add(x, dropPath(bt, h, dropPath, d.depth() + i));
+      blockOutputs.add(x); // [B, 1+N, D]
     }
     x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, 1+N, D]
     Operand<TFloat32> clsOut =
         tf.reshape(
             tf.slice(x, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})),
             tf.constant(new long[] {-1, dim})); // [B, D]
-    return new Output(clsOut, x, attention);
+    return new Output(clsOut, x, attention, List.copyOf(blockOutputs));
   }
 
   /**

@@ -1,0 +1,99 @@
+package dev.dino4j.cli;
+
+import dev.dino4j.config.DinoConfig;
+import dev.dino4j.data.ImageDataset;
+import dev.dino4j.eval.Backbones;
+import dev.dino4j.eval.EvalData;
+import dev.dino4j.eval.Knn;
+import dev.dino4j.eval.KnnEvaluation;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code dino4j eval-benchmark}: the accuracy benchmark's table. k-NN (default 20-NN, T = 0.07)
+ * on the test split for the trained teacher, beside raw pixels (the bar learned features must
+ * clear), normalised pixels, and the same network at its random initialisation.
+ */
+@Command(
+    name = "eval-benchmark",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Accuracy benchmark: k-NN top-1 of a run's teacher on the test split, beside raw pixels and the same",
+      "network at random initialisation, with the time each took."
+    })
+final class EvalBenchmarkCommand implements Callable<Integer> {
+
+  @Parameters(index = "0", arity = "0..1", paramLabel = "RUN_OR_CKPT",
+      description = "Run directory or checkpoint folder. Default: runs/fmnist-tiny.")
+  Path run = Path.of("runs/fmnist-tiny");
+
+  @Option(names = "--k", defaultValue = "20", description = "Neighbours. Default: ${DEFAULT-VALUE} (the reported k).")
+  int k;
+
+  @Option(names = "--temperature", defaultValue = "0.07", description = "Default: ${DEFAULT-VALUE}.")
+  double temperature;
+
+  @Option(names = "--data", description = "Dataset location for both splits; same as --set data.path=PATH.")
+  String data;
+
+  @Option(names = "--limit-train", defaultValue = "0", description = "First N training images only (0 = all).")
+  int limitTrain;
+
+  @Option(names = "--limit-test", defaultValue = "0", description = "First N test images only (0 = all).")
+  int limitTest;
+
+  @Option(names = "--features-dir", description = "Cache features as .npy here (pixels and random init are reused).")
+  Path featuresDir;
+
+  @Override
+  public Integer call() throws Exception {
+    if (k < 1 || !(temperature > 0) || limitTrain < 0 || limitTest < 0) {
+      throw new IllegalArgumentException("--k must be >= 1, --temperature > 0 and limits >= 0; got k = " + k
+          + ", T = " + temperature);
+    }
+    long start = System.nanoTime();
+    List<String> overrides = new ArrayList<>();
+    if (data != null && !data.isBlank()) {
+      overrides.add("data.path=" + data);
+    }
+    Backbones.Loaded teacher = Backbones.fromCheckpoint(run, "teacher", overrides);
+    DinoConfig cfg = teacher.config();
+    ImageDataset train = EvalData.open(cfg, "train", null);
+    ImageDataset test = EvalData.open(cfg, "test", null);
+    record Row(String name, KnnEvaluation.Outcome o) {}
+    List<Row> rows = new ArrayList<>();
+    int[] ks = {k};
+    rows.add(new Row("DINO teacher (" + run + ")", KnnEvaluation.run(KnnEvaluation.Kind.NETWORK, teacher, cfg, train,
+        test, limitTrain, limitTest, ks, temperature, 256, featuresDir, "teacher", true)));
+    rows.add(new Row("raw pixels [0, 1]", KnnEvaluation.run(KnnEvaluation.Kind.PIXELS, null, cfg, train, test,
+        limitTrain, limitTest, ks, temperature, 256, featuresDir, "pixels", true)));
+    rows.add(new Row("pixels, normalised (mean/std)", KnnEvaluation.run(KnnEvaluation.Kind.PIXELS_NORMALISED, null,
+        cfg, train, test, limitTrain, limitTest, ks, temperature, 256, featuresDir, "pixels-normalised", true)));
+    rows.add(new Row("same ViT, random init", KnnEvaluation.run(KnnEvaluation.Kind.NETWORK,
+        Backbones.randomInit(cfg), cfg, train, test, limitTrain, limitTest, ks, temperature, 256, featuresDir,
+        "random", true)));
+    KnnEvaluation.Outcome first = rows.get(0).o();
+    StringBuilder sb = new StringBuilder();
+    sb.append(String.format(Locale.ROOT, "%d-NN (T = %s) on %d test images, memory bank %d training images (%s)%n", k,
+        temperature, first.testCount(), first.trainCount(), teacher.description()));
+    sb.append(String.format(Locale.ROOT, "| %-40s | %5s | %7s | %7s | %8s |%n", "features", "dim", "top-1", "top-5",
+        "time"));
+    sb.append("|").append("-".repeat(42)).append("|").append("-".repeat(7)).append("|").append("-".repeat(9))
+        .append("|").append("-".repeat(9)).append("|").append("-".repeat(10)).append("|\n");
+    for (Row r : rows) {
+      Knn.Result res = r.o().results().get(0);
+      double secs = r.o().timing().trainFeatures() + r.o().timing().testFeatures() + r.o().timing().knn();
+      sb.append(String.format(Locale.ROOT, "| %-40s | %5d | %6.2f%% | %6.2f%% | %7.1fs |%n", r.name(), r.o().dim(),
+          res.top1(), res.top5(), secs));
+    }
+    sb.append(String.format(Locale.ROOT, "total %.1f s%n", (System.nanoTime() - start) / 1e9));
+    System.out.print(sb);
+    return 0;
+  }
+}

@@ -1,0 +1,68 @@
+package dev.dino4j.eval;
+
+import java.io.PrintStream;
+import java.util.Locale;
+
+/**
+ * One-line progress of an evaluation pass on stderr: bar, items done, items/s, ETA. Redrawn in
+ * place on a terminal, a plain line every 10 s otherwise (logs, pipes); {@link #QUIET} prints
+ * nothing (tests, the in-training k-NN hook).
+ */
+public final class Progress {
+
+  /** A progress that prints nothing. */
+  public static final Progress QUIET = new Progress(null, "", 0);
+
+  private static final int WIDTH = 24;
+  private final PrintStream out;
+  private final String label;
+  private final long total;
+  private final boolean interactive = System.console() != null;
+  private final long start = System.nanoTime();
+  private long lastPrint;
+
+  public Progress(PrintStream out, String label, long total) {
+    this.out = out;
+    this.label = label;
+    this.total = total;
+  }
+
+  /** A stderr progress for {@code total} items. */
+  public static Progress of(String label, long total) {
+    return new Progress(System.err, label, total);
+  }
+
+  /** Reports {@code done} of the total items finished. */
+  public void update(long done) {
+    if (out == null) {
+      return;
+    }
+    long now = System.nanoTime();
+    boolean last = done >= total;
+    long every = interactive ? 200_000_000L : 10_000_000_000L;
+    if (!last && now - lastPrint < every) {
+      return;
+    }
+    lastPrint = now;
+    double secs = (now - start) / 1e9;
+    double rate = secs > 0 ? done / secs : 0;
+    double eta = done > 0 ? secs / done * (total - done) : Double.NaN;
+    int filled = total == 0 ? WIDTH : (int) (WIDTH * Math.min(done, total) / total);
+    String line = String.format(Locale.ROOT, "%s [%s] %d/%d %.1f/s ETA %s", label,
+        "#".repeat(filled) + ".".repeat(WIDTH - filled), done, total, rate, clock(eta));
+    if (interactive) {
+      out.print("\r" + line + (last ? "\n" : ""));
+    } else {
+      out.println(line);
+    }
+    out.flush();
+  }
+
+  static String clock(double seconds) {
+    if (!Double.isFinite(seconds)) {
+      return "--:--:--";
+    }
+    long s = Math.round(seconds);
+    return String.format(Locale.ROOT, "%02d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+  }
+}

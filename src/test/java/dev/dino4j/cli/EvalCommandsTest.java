@@ -1,0 +1,140 @@
+package dev.dino4j.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.dino4j.config.ConfigLoader;
+import dev.dino4j.config.DinoConfig;
+import dev.dino4j.model.Weights;
+import dev.dino4j.train.CheckpointWeights;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** The evaluation commands from the command line: bad input exits 2 with a clear message; a small real run works. */
+class EvalCommandsTest {
+
+  private static final Path FASHION_MNIST = Path.of("/usr/share/datasets/fashion-mnist");
+
+  private record Run(int code, String out, String err) {}
+
+  private static Run cli(Object command, String... args) {
+    StringWriter err = new StringWriter();
+    CommandLine cmd = new CommandLine(command);
+    cmd.setExecutionExceptionHandler(new Errors());
+    cmd.setErr(new PrintWriter(err, true));
+    PrintStream stdout = System.out;
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    System.setOut(new PrintStream(out, true));
+    int code;
+    try {
+      code = cmd.execute(args);
+    } finally {
+      System.setOut(stdout);
+    }
+    return new Run(code, out.toString(), err.toString());
+  }
+
+  @Test
+  void missingCheckpointExits2(@TempDir Path tmp) {
+    Run r = cli(new KnnCommand(), tmp.resolve("nope").toString());
+    assertEquals(2, r.code(), r.err());
+    assertTrue(r.err().contains("nope") && r.err().contains("run directory"), r.err());
+    Run a = cli(new AttentionCommand(), tmp.resolve("img.png").toString(), tmp.resolve("nope").toString(), "-o",
+        tmp.toString());
+    assertEquals(2, a.code(), a.err());
+    assertTrue(a.err().contains("img.png"), a.err());
+    Run l = cli(new LinearCommand(), tmp.resolve("nope").toString(), "-o", tmp.resolve("out").toString());
+    assertEquals(2, l.code(), l.err());
+    assertTrue(l.err().contains("nope"), l.err());
+  }
+
+  @Test
+  void badOptionsExit2(@TempDir Path tmp) {
+    Run k = cli(new KnnCommand(), tmp.toString(), "--k", "10,x");
+    assertEquals(2, k.code(), k.err());
+    assertTrue(k.err().contains("--k '10,x'") && k.err().contains("positive integer"), k.err());
+    Run zero = cli(new KnnCommand(), tmp.toString(), "--k", "0");
+    assertEquals(2, zero.code(), zero.err());
+    Run t = cli(new KnnCommand(), tmp.toString(), "--temperature", "0");
+    assertEquals(2, t.code(), t.err());
+    assertTrue(t.err().contains("--temperature"), t.err());
+    Run f = cli(new KnnCommand(), "--features", "hog");
+    assertEquals(2, f.code(), f.err());
+    assertTrue(f.err().contains("hog") && f.err().contains("pixels"), f.err());
+    Run noRun = cli(new KnnCommand());
+    assertEquals(2, noRun.code(), noRun.err());
+    assertTrue(noRun.err().contains("RUN_OR_CKPT"), noRun.err());
+    Run crop = cli(new LinearCommand(), tmp.toString(), "-o", tmp.toString(), "--crop-scale", "0.5,0.1");
+    assertEquals(2, crop.code(), crop.err());
+    assertTrue(crop.err().contains("--crop-scale"), crop.err());
+    Run unknown = cli(new KnnCommand(), tmp.toString(), "--kk", "3");
+    assertEquals(2, unknown.code(), unknown.err()); // picocli's usage error
+  }
+
+  /** knn, attention, linear and eval-benchmark on a tiny fresh run and 300 / 100 Fashion-MNIST images (~30 s). */
+  @Test
+  @org.junit.jupiter.api.Tag("slow")
+  void commandsRunOnATinyRun(@TempDir Path tmp) throws Exception {
+    assumeTrue(Files.isDirectory(FASHION_MNIST), "Fashion-MNIST not installed");
+    Path runDir = tmp.resolve("run");
+    DinoConfig cfg = ConfigLoader.fromYaml(String.join("\n",
+        "data: {source: fashion-mnist, path: '" + FASHION_MNIST + "', mean: [0.286, 0.286, 0.286], std: [0.353, 0.353, 0.353]}",
+        "augment: {global_size: 16, local_size: 8, local_crops: 2}",
+        "model: {arch: custom, patch_size: 4, embed_dim: 16, depth: 2, heads: 2}",
+        "head: {out_dim: 32, hidden_dim: 24, bottleneck_dim: 8}",
+        "train: {output_dir: '" + runDir + "'}", ""), java.util.List.of());
+    Weights w = dev.dino4j.eval.Backbones.randomInit(cfg).weights();
+    CheckpointWeights.writeRun(cfg, w, true);
+
+    Path feats = tmp.resolve("features");
+    Run k = cli(new KnnCommand(), runDir.toString(), "--k", "1,20", "--limit-train", "300", "--limit-test", "100",
+        "--features-dir", feats.toString());
+    assertEquals(0, k.code(), k.err());
+    assertTrue(k.out().contains("300 train / 100 test") && k.out().contains("   20  "), k.out());
+    assertTrue(Files.isRegularFile(feats.resolve("teacher-train-features.npy")));
+    assertTrue(Files.isRegularFile(feats.resolve("teacher-test-labels.npy")));
+    Run again = cli(new KnnCommand(), runDir.toString(), "--k", "1,20", "--limit-train", "300", "--limit-test", "100",
+        "--features-dir", feats.toString());
+    assertEquals(k.out().lines().skip(1).toList(), again.out().lines().skip(1).toList(), "reused features, same table");
+
+    Run px = cli(new KnnCommand(), runDir.toString(), "--features", "pixels", "--k", "20", "--limit-train", "300",
+        "--limit-test", "100");
+    assertEquals(0, px.code(), px.err());
+    assertTrue(px.out().contains("2352-dim"), px.out()); // 28 x 28 x 3
+
+    BufferedImage png = new BufferedImage(28, 20, BufferedImage.TYPE_INT_RGB);
+    Random r = new Random(0);
+    for (int y = 0; y < 20; y++) {
+      for (int x = 0; x < 28; x++) {
+        png.setRGB(x, y, r.nextInt(1 << 24));
+      }
+    }
+    Path img = tmp.resolve("img.png");
+    ImageIO.write(png, "png", img.toFile());
+    Run a = cli(new AttentionCommand(), img.toString(), runDir.toString(), "-o", tmp.resolve("attn").toString(),
+        "--threshold", "0.6");
+    assertEquals(0, a.code(), a.err());
+    assertTrue(Files.isRegularFile(tmp.resolve("attn/mask-head1.png")), a.out());
+
+    Run lin = cli(new LinearCommand(), runDir.toString(), "-o", tmp.resolve("lin").toString(), "--epochs", "2",
+        "--limit-train", "300", "--limit-test", "100", "--n-last-blocks", "2", "--lr", "0.1");
+    assertEquals(0, lin.code(), lin.err());
+    assertTrue(lin.out().contains("32-dim features (2 block(s))") && lin.out().contains("best top-1"), lin.out());
+    assertTrue(Files.readString(tmp.resolve("lin/linear.jsonl")).lines().count() == 2);
+
+    Run b = cli(new EvalBenchmarkCommand(), runDir.toString(), "--limit-train", "300", "--limit-test", "100");
+    assertEquals(0, b.code(), b.err());
+    assertTrue(b.out().contains("raw pixels") && b.out().contains("random init") && b.out().contains("DINO teacher"),
+        b.out());
+  }
+}
