@@ -35,7 +35,7 @@ import java.util.regex.Pattern;
  * is allowed and where the value was set (file and line, or the override).
  *
  * <p>The schema ({@link DinoConfig}): sections {@code data, augment, model, head, loss, optim,
- * train}; keys are the record components in snake_case. Types are strict: integers for int keys (no
+ * train, eval}; keys are the record components in snake_case. Types are strict: integers for int keys (no
  * {@code 10.0}), numbers for real keys (integers allowed), {@code true}/{@code false} for booleans,
  * strings for strings, and fixed-length flow lists for arrays ({@code [0.4, 1.0]}).
  *

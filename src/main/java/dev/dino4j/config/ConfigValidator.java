@@ -28,6 +28,7 @@ public final class ConfigValidator {
     head(config.head());
     loss(config.loss(), config.train());
     optim(config.optim(), config.train());
+    eval(config.eval());
     return config;
   }
 
@@ -154,6 +155,14 @@ public final class ConfigValidator {
     atLeast("train.save_every", t.saveEvery(), 0);
     oneOf("train.precision", t.precision(), PRECISIONS);
     atLeast("train.threads", t.threads(), 0);
+  }
+
+  private static void eval(DinoConfig.Eval e) {
+    atLeast("eval.knn_every", e.knnEvery(), 0);
+    atLeast("eval.knn_k", e.knnK(), 1);
+    positive("eval.knn_temperature", e.knnTemperature());
+    atLeast("eval.knn_train_limit", e.knnTrainLimit(), 0);
+    atLeast("eval.knn_test_limit", e.knnTestLimit(), 0);
   }
 
   /** {@code value} must be one of {@code allowed}; suggests the closest on a typo. */

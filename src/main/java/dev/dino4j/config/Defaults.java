@@ -11,7 +11,7 @@ public final class Defaults {
 
   /** The complete default config: the DINO ViT-S/16 recipe, reading Fashion-MNIST. */
   public static DinoConfig config() {
-    return new DinoConfig(data(), augment(), model(), head(), loss(), optim(), train());
+    return new DinoConfig(data(), augment(), model(), head(), loss(), optim(), train(), eval());
   }
 
   public static DinoConfig.Data data() {
@@ -163,5 +163,19 @@ public final class Defaults {
         "fp32",
         // threads: TF intra-op threads; 0 = all cores
         0);
+  }
+
+  public static DinoConfig.Eval eval() {
+    return new DinoConfig.Eval(
+        // knn_every: off by default, since it needs a labelled test split; recipes on labelled data turn it on
+        0,
+        // knn_k: the DINO protocol reports 20-NN
+        20,
+        // knn_temperature: the DINO protocol's T
+        0.07,
+        // knn_train_limit: a 10k memory bank keeps the check to seconds; the final eval uses all
+        10000,
+        // knn_test_limit: 2k queries: +-1% resolution, enough to watch the trend
+        2000);
   }
 }

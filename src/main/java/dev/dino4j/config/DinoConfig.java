@@ -15,7 +15,7 @@ import java.util.Objects;
  * validated, and compare them by content, so two configs with the same values are {@code equals}.
  */
 public record DinoConfig(
-    Data data, Augment augment, Model model, Head head, Loss loss, Optim optim, Train train) {
+    Data data, Augment augment, Model model, Head head, Loss loss, Optim optim, Train train, Eval eval) {
 
   /** Where the images come from and how they are normalised. YAML section {@code data}. */
   public record Data(
@@ -239,4 +239,12 @@ public record DinoConfig(
       int saveEvery, // keep every N-th epoch's checkpoint besides the last; 0 = last only
       String precision, // "fp32" (bf16 comes later)
       int threads) {} // TF intra-op threads; 0 = all cores
+
+  /** k-NN evaluation during training. YAML section {@code eval}. */
+  public record Eval(
+      int knnEvery, // epochs between k-NN evaluations of the teacher on the data's test split; 0 = off
+      int knnK, // neighbours
+      double knnTemperature, // vote weights exp(sim / T)
+      int knnTrainLimit, // first N train images as the memory bank; 0 = all
+      int knnTestLimit) {} // first N test images as queries; 0 = all
 }

@@ -1,5 +1,12 @@
 package dev.dino4j.model;
 
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
+import org.tensorflow.types.TInt32;
+
 /**
  * Bicubic resampling of the position-embedding grid, as a fixed matrix.
  *
@@ -59,6 +66,70 @@ public final class PosEmbed {
       }
     }
     return m;
+  }
+
+  /**
+   * {@link #gridMatrix(int, int, int, int)} as graph ops, for an output grid known only at run
+   * time (the export graph takes any image size). The same float64 arithmetic in the same order
+   * (source position, floor, the four cubic coefficients, clamped taps accumulated from k = 0 to
+   * 3, the 2-D product), then one cast to float32: the result equals the Java matrix exactly.
+   *
+   * @return [outH*outW, inH*inW]
+   */
+  public static Operand<TFloat32> gridMatrix(
+      Ops tf, int inH, int inW, Operand<TInt32> outH, Operand<TInt32> outW) {
+    Operand<TFloat64> wh = bicubicWeights(tf, inH, outH); // [outH, inH]
+    Operand<TFloat64> ww = bicubicWeights(tf, inW, outW); // [outW, inW]
+    Operand<TFloat64> outer =
+        tf.math.mul(
+            tf.reshape(wh, tf.stack(List.of(outH, tf.constant(1), tf.constant(inH), tf.constant(1)))),
+            tf.reshape(ww, tf.stack(List.of(tf.constant(1), outW, tf.constant(1), tf.constant(inW))))); // [outH, outW, inH, inW]
+    Operand<TInt32> rows = tf.reshape(tf.math.mul(outH, outW), tf.constant(new int[] {1}));
+    return tf.reshape(
+        tf.dtypes.cast(outer, TFloat32.class),
+        tf.concat(List.of(rows, tf.constant(new int[] {inH * inW})), tf.constant(0)));
+  }
+
+  /** {@link #bicubicWeights(int, int)} as graph ops: [out, in] float64. */
+  static Operand<TFloat64> bicubicWeights(Ops tf, int in, Operand<TInt32> out) {
+    Operand<TFloat64> o = tf.dtypes.cast(tf.range(tf.constant(0), out, tf.constant(1)), TFloat64.class); // [out]
+    Operand<TFloat64> scale = tf.math.div(tf.constant((double) in), tf.dtypes.cast(out, TFloat64.class));
+    Operand<TFloat64> src =
+        tf.math.sub(tf.math.mul(tf.math.add(o, tf.constant(0.5)), scale), tf.constant(0.5));
+    Operand<TFloat64> floor = tf.math.floor(src);
+    Operand<TFloat64> t = tf.math.sub(src, floor);
+    Operand<TFloat64> one = tf.constant(1.0);
+    List<Operand<TFloat64>> c =
+        List.of(
+            cubic2(tf, tf.math.add(t, one)),
+            cubic1(tf, t),
+            cubic1(tf, tf.math.sub(one, t)),
+            cubic2(tf, tf.math.sub(tf.constant(2.0), t)));
+    Operand<TInt32> i0 = tf.dtypes.cast(floor, TInt32.class);
+    Operand<TFloat64> w = null;
+    for (int k = 0; k < 4; k++) {
+      Operand<TInt32> idx =
+          tf.clipByValue(tf.math.add(i0, tf.constant(k - 1)), tf.constant(0), tf.constant(in - 1)); // [out]
+      Operand<TFloat64> tap =
+          tf.math.mul(
+              tf.expandDims(c.get(k), tf.constant(1)),
+              tf.oneHot(idx, tf.constant(in), tf.constant(1.0), tf.constant(0.0))); // [out, in]
+      w = w == null ? tap : tf.math.add(w, tap);
+    }
+    return w;
+  }
+
+  private static Operand<TFloat64> cubic1(Ops tf, Operand<TFloat64> x) {
+    // ((A + 2) * x - (A + 3)) * x * x + 1
+    Operand<TFloat64> y = tf.math.sub(tf.math.mul(tf.constant(A + 2), x), tf.constant(A + 3));
+    return tf.math.add(tf.math.mul(tf.math.mul(y, x), x), tf.constant(1.0));
+  }
+
+  private static Operand<TFloat64> cubic2(Ops tf, Operand<TFloat64> x) {
+    // ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+    Operand<TFloat64> y = tf.math.sub(tf.math.mul(tf.constant(A), x), tf.constant(5 * A));
+    y = tf.math.add(tf.math.mul(y, x), tf.constant(8 * A));
+    return tf.math.sub(tf.math.mul(y, x), tf.constant(4 * A));
   }
 
   // Keys' cubic convolution kernel pieces, |x| <= 1 and 1 < |x| < 2.

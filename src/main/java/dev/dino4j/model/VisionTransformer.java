@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
+import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
@@ -105,26 +106,101 @@ public final class VisionTransformer {
   }
 
   /**
-   * Builds the forward pass for square images of side {@code size}.
+   * Builds the forward pass for square images of side {@code size} (the training graph: every
+   * token count is a constant).
    *
    * @param images [B, size, size, 3] normalised RGB
    * @param dropPath stochastic depth, or null (teacher, evaluation)
    */
   public static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath) {
-    int dim = d.embedDim();
     int grid = size / d.patch();
-    int n = grid * grid;
-    int tokens = n + 1;
+    TokenShape shape = TokenShape.fixed(grid * grid);
+    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath);
+  }
 
+  /**
+   * Builds the forward pass for any batch and any image size read at run time (the export graph):
+   * height and width may differ and must be multiples of the patch (an in-graph assertion fails
+   * otherwise, rather than letting the VALID convolution drop the remainder). The position
+   * embedding is resampled in the graph with the same arithmetic as {@link PosEmbed#gridMatrix},
+   * so at a fixed size this equals {@link #forward(Ops, Params, Dims, Operand, int, DropPath)}.
+   * No stochastic depth.
+   *
+   * @param images [B, H, W, 3] normalised RGB
+   */
+  public static Output forwardAnySize(Ops tf, Params w, Dims d, Operand<TFloat32> images) {
+    Operand<TInt32> hw =
+        tf.slice(tf.shape(images), tf.constant(new int[] {1}), tf.constant(new int[] {2})); // [2] = H, W
+    Operand<TInt32> patch = tf.constant(d.patch());
+    Operand<TBool> divisible =
+        tf.reduceAll(
+            tf.math.equal(tf.math.floorMod(hw, patch), tf.constant(new int[] {0, 0})),
+            tf.constant(0));
+    Operand<TFloat32> checked =
+        tf.withControlDependencies(
+                List.of(
+                    tf.assertThat(
+                        divisible,
+                        List.of(
+                            tf.constant(
+                                "image height and width must be multiples of the patch size "
+                                    + d.patch() + "; got [H, W] ="),
+                            hw))))
+            .identity(images);
+    Operand<TInt32> grid = tf.math.floorDiv(hw, patch); // [2] = gh, gw
+    Operand<TInt32> gh = tf.reshape(tf.slice(grid, tf.constant(new int[] {0}), tf.constant(new int[] {1})), tf.constant(new int[0]));
+    Operand<TInt32> gw = tf.reshape(tf.slice(grid, tf.constant(new int[] {1}), tf.constant(new int[] {1})), tf.constant(new int[0]));
+    Operand<TInt64> patches = tf.dtypes.cast(tf.reshape(tf.math.mul(gh, gw), tf.constant(new int[] {1})), TInt64.class); // [1]
+    TokenShape shape = TokenShape.dynamic(tf, patches);
+    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null);
+  }
+
+  /**
+   * Reshape targets that mention the token count: written as constants in the training graph
+   * (exactly the graph trained so far), read from the running tensors in the export graph. In
+   * {@code dims}, {@link #TOKENS} stands for 1 + N and {@link #PATCHES} for N.
+   */
+  private interface TokenShape {
+    long TOKENS = -2;
+    long PATCHES = -3;
+
+    Operand<TInt64> of(Ops tf, long... dims);
+
+    static TokenShape fixed(int patches) {
+      return (tf, dims) -> {
+        long[] out = dims.clone();
+        for (int i = 0; i < out.length; i++) {
+          out[i] = out[i] == TOKENS ? patches + 1 : out[i] == PATCHES ? patches : out[i];
+        }
+        return tf.constant(out);
+      };
+    }
+
+    static TokenShape dynamic(Ops scope, Operand<TInt64> patches) {
+      Operand<TInt64> tokens = scope.math.add(patches, scope.constant(new long[] {1})); // [1]
+      return (tf, dims) -> {
+        List<Operand<TInt64>> parts = new ArrayList<>();
+        for (long dim : dims) {
+          parts.add(dim == TOKENS ? tokens : dim == PATCHES ? patches : tf.constant(new long[] {dim}));
+        }
+        return tf.concat(parts, tf.constant(0));
+      };
+    }
+  }
+
+  private static Output forward(
+      Ops tf, Params w, Dims d, Operand<TFloat32> images, TokenShape shape, Operand<TFloat32> pos,
+      DropPath dropPath) {
+    int dim = d.embedDim();
     Operand<TFloat32> patches =
         tf.nn.conv2d(
             images,
             w.get("patch_embed.proj.weight"),
             List.of(1L, (long) d.patch(), (long) d.patch(), 1L),
-            "VALID"); // [B, g, g, D]
+            "VALID"); // [B, gh, gw, D]
     patches = tf.math.add(patches, w.get("patch_embed.proj.bias"));
-    patches = tf.reshape(patches, tf.constant(new long[] {-1, n, dim})); // [B, N, D]
+    patches = tf.reshape(patches, shape.of(tf, -1, TokenShape.PATCHES, dim)); // [B, N, D]
 
     // CLS token broadcast to the (dynamic) batch: zeros [B, 1, D] + cls_token.
     Operand<TFloat32> firstPatch =
@@ -132,7 +208,7 @@ public final class VisionTransformer {
     Operand<TFloat32> cls =
         tf.math.add(tf.math.mul(firstPatch, tf.constant(0f)), w.get("cls_token")); // [B, 1, D]
     Operand<TFloat32> x = tf.concat(List.of(cls, patches), tf.constant(1)); // [B, 1+N, D]
-    x = tf.math.add(x, positionEmbedding(tf, w.get("pos_embed"), d, grid)); // [B, 1+N, D]
+    x = tf.math.add(x, pos); // [B, 1+N, D]
 
     Operand<TFloat32> attention = null;
     List<Operand<TFloat32>> blockOutputs = new ArrayList<>();
@@ -140,13 +216,13 @@ public final class VisionTransformer {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
       Operand<TFloat32> h = Layers.layerNorm(bt, x, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"), LN_EPS);
-      AttentionOut a = attention(bt, w, b, d, h, tokens);
+      AttentionOut a = attention(bt, w, b, d, h, shape);
       attention = a.weights();
       x = tf.math.add(x, dropPath(bt, a.out(), dropPath, i));
       h = Layers.layerNorm(bt, x, w.get(b + "norm2.weight"), w.get(b + "norm2.bias"), LN_EPS);
-      h = Layers.linearTokens(bt, h, tokens, dim, d.mlpHidden(), w.get(b + "mlp.fc1.weight"), w.get(b + "mlp.fc1.bias"));
+      h = linearTokens(bt, h, shape, dim, d.mlpHidden(), w.get(b + "mlp.fc1.weight"), w.get(b + "mlp.fc1.bias"));
       h = Layers.gelu(bt, h);
-      h = Layers.linearTokens(bt, h, tokens, d.mlpHidden(), dim, w.get(b + "mlp.fc2.weight"), w.get(b + "mlp.fc2.bias"));
+      h = linearTokens(bt, h, shape, d.mlpHidden(), dim, w.get(b + "mlp.fc2.weight"), w.get(b + "mlp.fc2.bias"));
       x = tf.math.add(x, dropPath(bt, h, dropPath, d.depth() + i));
       blockOutputs.add(x); // [B, 1+N, D]
     }
@@ -156,6 +232,15 @@ public final class VisionTransformer {
             tf.slice(x, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})),
             tf.constant(new long[] {-1, dim})); // [B, D]
     return new Output(clsOut, x, attention, List.copyOf(blockOutputs));
+  }
+
+  /** {@link Layers#linearTokens} with the token count from {@code shape}: [B, T, in] -> [B, T, out]. */
+  private static Operand<TFloat32> linearTokens(
+      Ops tf, Operand<TFloat32> x, TokenShape shape, long in, long out, Operand<TFloat32> w,
+      Operand<TFloat32> b) {
+    Operand<TFloat32> flat = tf.reshape(x, tf.constant(new long[] {-1, in})); // [B*T, in]
+    Operand<TFloat32> y = Layers.linear(tf, flat, w, b); // [B*T, out]
+    return tf.reshape(y, shape.of(tf, -1, TokenShape.TOKENS, out)); // [B, T, out]
   }
 
   /**
@@ -185,21 +270,44 @@ public final class VisionTransformer {
     return tf.concat(List.of(clsPos, resampled), tf.constant(1)); // [1, 1+N, D]
   }
 
+  /**
+   * pos_embed [1, 1+N0, D] for a grid of gh x gw patches known only at run time: the patch part
+   * multiplied by {@link PosEmbed#gridMatrix(Ops, int, int, Operand, Operand)}, built in the graph
+   * with the same arithmetic as the Java matrix. At the native grid that matrix is exactly the
+   * identity (the cubic weights at t = 0 are 0, 1, 0, 0 in floating point too), so the native
+   * grid gives the stored embedding bit for bit.
+   */
+  public static Operand<TFloat32> positionEmbedding(
+      Ops tf, Operand<TFloat32> posEmbed, Dims d, Operand<TInt32> gh, Operand<TInt32> gw) {
+    int g0 = d.nativeGrid();
+    int dim = d.embedDim();
+    Operand<TFloat32> clsPos =
+        tf.slice(posEmbed, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {1, 1, dim})); // [1, 1, D]
+    Operand<TFloat32> patchPos =
+        tf.reshape(
+            tf.slice(posEmbed, tf.constant(new int[] {0, 1, 0}), tf.constant(new int[] {1, g0 * g0, dim})),
+            tf.constant(new long[] {g0 * g0, dim})); // [N0, D]
+    Operand<TFloat32> matrix = PosEmbed.gridMatrix(tf, g0, g0, gh, gw); // [gh*gw, N0]
+    Operand<TFloat32> resampled =
+        tf.reshape(tf.linalg.matMul(matrix, patchPos), tf.constant(new long[] {1, -1, dim})); // [1, N, D]
+    return tf.concat(List.of(clsPos, resampled), tf.constant(1)); // [1, 1+N, D]
+  }
+
   private record AttentionOut(Operand<TFloat32> out, Operand<TFloat32> weights) {}
 
   private static AttentionOut attention(
-      Ops tf, Params w, String b, Dims d, Operand<TFloat32> x, int tokens) {
+      Ops tf, Params w, String b, Dims d, Operand<TFloat32> x, TokenShape shape) {
     int dim = d.embedDim();
     int heads = d.heads();
     int hd = d.headDim();
     Operand<TFloat32> qkv =
-        Layers.linearTokens(tf, x, tokens, dim, 3L * dim, w.get(b + "attn.qkv.weight"), w.get(b + "attn.qkv.bias")); // [B, N, 3D]
-    qkv = tf.reshape(qkv, tf.constant(new long[] {-1, tokens, 3, heads, hd})); // [B, N, 3, H, hd]
+        linearTokens(tf, x, shape, dim, 3L * dim, w.get(b + "attn.qkv.weight"), w.get(b + "attn.qkv.bias")); // [B, N, 3D]
+    qkv = tf.reshape(qkv, shape.of(tf, -1, TokenShape.TOKENS, 3, heads, hd)); // [B, N, 3, H, hd]
     qkv = tf.linalg.transpose(qkv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [3, B, H, N, hd]
     // split, not slice: Split's gradient is a Concat, Slice's a zero-Pad per part plus an AddN
     List<Operand<TFloat32>> parts = new ArrayList<>();
     for (Operand<TFloat32> part : tf.split(tf.constant(0), qkv, 3L)) {
-      parts.add(tf.reshape(part, tf.constant(new long[] {-1, heads, tokens, hd}))); // [B, H, N, hd]
+      parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, N, hd]
     }
     Operand<TFloat32> scores =
         tf.train.batchMatMul(
@@ -209,8 +317,8 @@ public final class VisionTransformer {
     Operand<TFloat32> attn = tf.nn.softmax(scores); // [B, H, N, N]
     Operand<TFloat32> out = tf.train.batchMatMul(attn, parts.get(2), TFloat32.class); // [B, H, N, hd]
     out = tf.linalg.transpose(out, tf.constant(new int[] {0, 2, 1, 3})); // [B, N, H, hd]
-    out = tf.reshape(out, tf.constant(new long[] {-1, tokens, dim})); // [B, N, D]
-    out = Layers.linearTokens(tf, out, tokens, dim, dim, w.get(b + "attn.proj.weight"), w.get(b + "attn.proj.bias"));
+    out = tf.reshape(out, shape.of(tf, -1, TokenShape.TOKENS, dim)); // [B, N, D]
+    out = linearTokens(tf, out, shape, dim, dim, w.get(b + "attn.proj.weight"), w.get(b + "attn.proj.bias"));
     return new AttentionOut(out, attn);
   }
 

@@ -71,6 +71,9 @@ public final class DinoGraph {
   public final Op openSummaries;
   public final Op writeSummaries;
   public final Op flushSummaries;
+  private final Placeholder<TString> evalTag;
+  private final Placeholder<TFloat32> evalValue;
+  private final Op writeEvalScalar;
 
   private final Graph graph;
   private final List<Placeholder<TFloat32>> initValues = new ArrayList<>();
@@ -211,6 +214,10 @@ public final class DinoGraph {
     }
     writeSummaries = sm.withControlDependencies(writes).withName("write").noOp();
     flushSummaries = sm.summary.flushSummaryWriter(writer);
+    // evaluation results computed outside this graph (k-NN), written at the current step
+    evalTag = sm.withName("eval_tag").placeholder(TString.class, Placeholder.shape(Shape.scalar()));
+    evalValue = sm.withName("eval_value").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+    writeEvalScalar = sm.summary.writeScalarSummary(writer, stepRead, evalTag, evalValue);
 
     // ---- initialisation: student from Java-drawn values, teacher = exact copy, state zero ----
     Ops init = tf.withSubScope("init");
@@ -304,6 +311,14 @@ public final class DinoGraph {
   public void openSummaries(Session session, java.nio.file.Path dir) {
     try (TString d = TString.scalarOf(dir.toAbsolutePath().toString())) {
       session.runner().feed(summaryDir, d).addTarget(openSummaries).run().close();
+    }
+  }
+
+  /** Writes one evaluation scalar (e.g. eval/knn_top1) to TensorBoard at the current global step. */
+  public void writeEvalScalar(Session session, String tag, float value) {
+    try (TString t = TString.scalarOf(tag);
+        TFloat32 v = TFloat32.scalarOf(value)) {
+      session.runner().feed(evalTag, t).feed(evalValue, v).addTarget(writeEvalScalar).run().close();
     }
   }
 

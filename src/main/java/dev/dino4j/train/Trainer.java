@@ -7,6 +7,9 @@ import dev.dino4j.data.ImageDataset;
 import dev.dino4j.data.MultiCrop;
 import dev.dino4j.data.MultiCropBatch;
 import dev.dino4j.data.MultiCropLoader;
+import dev.dino4j.eval.EvalData;
+import dev.dino4j.eval.Knn;
+import dev.dino4j.eval.KnnMonitor;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -156,6 +159,7 @@ public final class Trainer {
     int epochs = t.epochs();
     int batch = t.batchSize();
     float lastLoss = Float.NaN;
+    KnnMonitor knn = knnMonitor();
     for (int epoch = start.epoch(); epoch < epochs; epoch++) {
       int first = epoch == start.epoch() ? start.stepInEpoch() : 0;
       ProgressBar bar = new ProgressBar(System.err, String.format(Locale.ROOT, "epoch %d/%d", epoch + 1, epochs), first, steps, batch);
@@ -208,7 +212,7 @@ public final class Trainer {
           }
         }
       }
-      double secs = (System.nanoTime() - epochStart) / 1e9;
+      double secs = (System.nanoTime() - epochStart) / 1e9; // training time only, before any evaluation
       double waitShare = (loader.waitNanos() - waitStart) / 1e9 / secs;
       int done = steps - first;
       Path p = checkpoints.save(session, new Checkpoints.State(epoch + 1, 0, (long) (epoch + 1) * steps, true), configYaml, t.saveEvery());
@@ -221,6 +225,17 @@ public final class Trainer {
       m.put("seconds", secs);
       m.put("images_per_s", done * (double) batch / secs);
       m.put("data_wait_share", waitShare);
+      if (knn != null && (epoch + 1) % cfg.eval().knnEvery() == 0) {
+        long t0 = System.nanoTime();
+        Knn.Result r = knn.evaluate(CheckpointWeights.read(p, cfg, "teacher"));
+        LOG.info(String.format(Locale.ROOT, "epoch %d: %d-NN of the teacher on %s: top-1 %.2f%%, top-5 %.2f%% (%.1f s)",
+            epoch + 1, r.k(), "the test split", r.top1(), r.top5(), (System.nanoTime() - t0) / 1e9));
+        m.put("knn_k", r.k());
+        m.put("knn_top1", r.top1());
+        m.put("knn_top5", r.top5());
+        dino.writeEvalScalar(session, "eval/knn_top1", (float) r.top1());
+        dino.writeEvalScalar(session, "eval/knn_top5", (float) r.top5());
+      }
       metrics.write(JSON.writeValueAsString(m));
       metrics.newLine();
       metrics.flush();
@@ -230,6 +245,21 @@ public final class Trainer {
       }
     }
     return new Outcome((long) epochs * steps, epochs, lastLoss, false);
+  }
+
+  /** k-NN on the data's test split every eval.knn_every epochs, or null when off. */
+  private KnnMonitor knnMonitor() {
+    DinoConfig.Eval e = cfg.eval();
+    if (e.knnEvery() <= 0) {
+      return null;
+    }
+    try {
+      return new KnnMonitor(cfg, EvalData.open(cfg, "train", null), EvalData.open(cfg, "test", null),
+          e.knnTrainLimit(), e.knnTestLimit(), e.knnK(), e.knnTemperature());
+    } catch (IOException ex) {
+      throw new UncheckedIOException("eval.knn_every is set but the labelled train/test splits of data.path cannot be opened: "
+          + ex.getMessage(), ex);
+    }
   }
 
   /** Resuming with a different network or batch would silently train something else. */

@@ -62,11 +62,18 @@ class TrainCommandTest {
     Path run = tmp.resolve("run");
     Run r = cli("train", "--config", "configs/fmnist-tiny.yaml", "--output", run.toString(),
         "--set", "train.epochs=2", "--set", "train.steps_per_epoch=4", "--set", "train.batch_size=16",
-        "--set", "train.log_every=1");
+        "--set", "train.log_every=1", "--set", "eval.knn_every=2", "--set", "eval.knn_train_limit=300",
+        "--set", "eval.knn_test_limit=100");
     assertEquals(0, r.code(), r.err());
     assertEquals("ckpt-000000008", Files.readString(run.resolve("checkpoints/latest")).trim());
     List<String> metrics = Files.readAllLines(run.resolve("metrics.jsonl"));
     assertEquals(8 + 2, metrics.size(), "a line per step (log_every 1) and per epoch end");
+    // periodic k-NN: after epoch 2 only (knn_every 2), on the test split, as a percentage
+    assertFalse(metrics.get(4).contains("knn_top1"), metrics.get(4));
+    var last = new com.fasterxml.jackson.databind.ObjectMapper().readTree(metrics.get(9));
+    double top1 = last.get("knn_top1").asDouble();
+    assertTrue(top1 > 10 && top1 <= 100, "20-NN top-1 of 10 classes well above chance: " + top1);
+    assertTrue(Files.readString(run.resolve("train.log")).contains("20-NN of the teacher"));
     assertTrue(Files.readString(run.resolve("train.log")).contains("epoch 2/2"));
   }
 

@@ -136,7 +136,7 @@ class ConfigLoaderTest {
     DinoConfig c = ConfigLoader.defaults();
     Map<String, Map<String, Object>> map = ConfigLoader.toMap(c);
     assertEquals(
-        List.of("data", "augment", "model", "head", "loss", "optim", "train"),
+        List.of("data", "augment", "model", "head", "loss", "optim", "train", "eval"),
         List.copyOf(map.keySet()));
     assertEquals(3.0, map.get("optim").get("clip_grad"));
     assertEquals(List.of(0.4, 1.0), map.get("augment").get("global_scale"));

@@ -11,7 +11,7 @@ class ConfigSchemaTest {
   void keysAreTheRecordComponentsInSnakeCase() {
     assertEquals("blur_p_global1", ConfigSchema.snakeCase("blurPGlobal1"));
     assertEquals(
-        List.of("data", "augment", "model", "head", "loss", "optim", "train"),
+        List.of("data", "augment", "model", "head", "loss", "optim", "train", "eval"),
         ConfigSchema.sectionNames());
     assertEquals(
         List.of("arch", "patch_size", "embed_dim", "depth", "heads", "mlp_ratio", "drop_path_rate"),

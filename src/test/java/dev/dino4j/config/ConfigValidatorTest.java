@@ -77,6 +77,11 @@ class ConfigValidatorTest {
           train.threads=-1                     | train.threads = -1                      | must be >= 0
           train.steps_per_epoch=-1             | train.steps_per_epoch = -1              | must be >= 0
           train.output_dir=                    | train.output_dir = ""                   | must name a directory
+          eval.knn_every=-1                    | eval.knn_every = -1                     | must be >= 0
+          eval.knn_k=0                         | eval.knn_k = 0                          | must be >= 1
+          eval.knn_temperature=0               | eval.knn_temperature = 0.0              | must be a finite number > 0
+          eval.knn_train_limit=-5              | eval.knn_train_limit = -5               | must be >= 0
+          eval.knn_test_limit=-5               | eval.knn_test_limit = -5                | must be >= 0
           """)
   void impossibleValueNamesKeyValueAndWhatIsAllowed(
       String override, String keyAndValue, String allowed) {
@@ -105,7 +110,8 @@ class ConfigValidatorTest {
             good.head(),
             good.loss(),
             good.optim(),
-            good.train());
+            good.train(),
+            good.eval());
     ConfigException e = assertThrows(ConfigException.class, () -> ConfigValidator.validate(bad));
     assertContains(e, "data.mean = [0.5]: must have 3 entries");
   }

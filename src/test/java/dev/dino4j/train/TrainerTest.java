@@ -70,7 +70,8 @@ class TrainerTest {
     DinoConfig c = TestConfigs.tiny(2, 0.1, 3.0, dir.toString());
     DinoConfig.Train t = c.train();
     return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
-        new DinoConfig.Train(epochs, t.batchSize(), 42, steps, dir.toString(), 2, 0, "fp32", 0)); // threads 0: TF's default pools, as real runs use
+        new DinoConfig.Train(epochs, t.batchSize(), 42, steps, dir.toString(), 2, 0, "fp32", 0), // threads 0: TF's default pools, as real runs use
+        c.eval());
   }
 
   @Test
@@ -162,7 +163,7 @@ class TrainerTest {
     new Trainer(config(dir, 1, 1), new Synthetic(8, Integer.MAX_VALUE)).run();
     DinoConfig c = config(dir, 1, 1);
     DinoConfig other = new DinoConfig(c.data(), c.augment(),
-        new DinoConfig.Model("custom", 4, 24, 2, 2, 4.0, 0.1), c.head(), c.loss(), c.optim(), c.train());
+        new DinoConfig.Model("custom", 4, 24, 2, 2, 4.0, 0.1), c.head(), c.loss(), c.optim(), c.train(), c.eval());
     IllegalStateException e = assertThrows(IllegalStateException.class,
         () -> new Trainer(other, new Synthetic(8, Integer.MAX_VALUE)).run());
     assertTrue(e.getMessage().contains("model"), e.getMessage());
