@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
-.PHONY: build test test-slow test-all train bench data import export-weights eval eval-benchmark clean
+.PHONY: build test test-slow test-all train bench data import export-weights export eval eval-benchmark clean
 
 ## build: compile and collect the runtime classpath in target/lib
 build: target/.built
@@ -48,6 +48,10 @@ train: build
 ## bench: training-step images/s, GFLOP/image, matmul peak, MFU and peak RSS for config A
 bench: build
 	bin/dino4j bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
+
+## export: RUN's teacher backbone as a SavedModel: savedmodels/<run name>/<next version>/
+export: build
+	bin/dino4j export $(RUN) $(ARGS)
 
 ## eval: k-NN (10/20/100/200-NN, T = 0.07) of RUN's teacher on its dataset's test split; features cached in RUN/features
 eval: build

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
     version = "dino4j 0.1.0",
     description = "Self-supervised Vision Transformer training with DINO on TensorFlow Java.",
     subcommands = {
-      TrainCommand.class, BenchCommand.class, ImportCommand.class, WeightsExportCommand.class,
+      TrainCommand.class, BenchCommand.class, ExportCommand.class, ImportCommand.class, WeightsExportCommand.class,
       KnnCommand.class, LinearCommand.class, AttentionCommand.class, EvalBenchmarkCommand.class
     })
 public final class Main implements Runnable {
