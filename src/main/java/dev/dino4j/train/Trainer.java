@@ -10,6 +10,7 @@ import dev.dino4j.data.MultiCropLoader;
 import dev.dino4j.eval.EvalData;
 import dev.dino4j.eval.Knn;
 import dev.dino4j.eval.KnnMonitor;
+import dev.dino4j.eval.Progress;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -162,7 +163,7 @@ public final class Trainer {
     KnnMonitor knn = knnMonitor();
     for (int epoch = start.epoch(); epoch < epochs; epoch++) {
       int first = epoch == start.epoch() ? start.stepInEpoch() : 0;
-      ProgressBar bar = new ProgressBar(System.err, String.format(Locale.ROOT, "epoch %d/%d", epoch + 1, epochs), first, steps, batch);
+      Progress bar = new Progress(System.err, String.format(Locale.ROOT, "epoch %d/%d", epoch + 1, epochs), first, steps, batch, "img");
       double lossSum = 0;
       long epochStart = System.nanoTime();
       long waitStart = loader.waitNanos();
@@ -204,7 +205,7 @@ public final class Trainer {
                 gs, epoch + 1, s + 1, steps, out.loss(), out.teacherEntropy(), out.kl(), in.lr(), in.weightDecay(),
                 in.momentum(), in.teacherTemp()));
           }
-          bar.update(s + 1, out.loss(), in.lr());
+          bar.update(s + 1, String.format(Locale.ROOT, "loss %.4f lr %.2e", out.loss(), in.lr()));
           if (stopRequested) {
             Path p = checkpoints.save(session, new Checkpoints.State(epoch, s + 1, gs + 1, false), configYaml, t.saveEvery());
             LOG.warn("interrupted: checkpoint {} written at epoch {} step {}; run again to resume", p, epoch, s + 1);
