@@ -4,15 +4,14 @@ import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.data.ImageDataset;
 import dev.dino4j.eval.Backbones;
-import dev.dino4j.eval.EvalData;
 import dev.dino4j.eval.Knn;
 import dev.dino4j.eval.KnnEvaluation;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -45,17 +44,8 @@ final class KnnCommand implements Callable<Integer> {
       + " (pixels, random). Default: configs/fmnist-tiny.yaml.")
   Path config;
 
-  @Option(names = "--data", description = "Dataset location for both splits (IDX folder); same as --set data.path=PATH.")
-  String data;
 
-  @Option(names = "--train-data", description = "Location of the labelled training split (e.g. an image folder).")
-  String trainData;
 
-  @Option(names = "--test-data", description = "Location of the labelled test split.")
-  String testData;
-
-  @Option(names = "--set", description = "Override a key of the run's config, e.g. --set data.source=folder (repeatable).")
-  List<String> overrides = new ArrayList<>();
 
   @Option(names = "--k", defaultValue = "10,20,100,200", description = "Neighbour counts, comma-separated. Default: ${DEFAULT-VALUE}.")
   String ks;
@@ -66,23 +56,22 @@ final class KnnCommand implements Callable<Integer> {
   @Option(names = "--features-dir", description = "Save the features as .npy here, and reuse them when they match.")
   Path featuresDir;
 
-  @Option(names = "--limit-train", defaultValue = "0", description = "Use only the first N training images (0 = all).")
-  int limitTrain;
 
-  @Option(names = "--limit-test", defaultValue = "0", description = "Use only the first N test images (0 = all).")
-  int limitTest;
 
   @Option(names = "--batch-size", defaultValue = "256", description = "Images per forward pass. Default: ${DEFAULT-VALUE}.")
   int batchSize;
+
+  @Mixin EvalDataOptions dataOptions;
 
   @Override
   public Integer call() throws Exception {
     int[] kList = Knn.parseKs(ks);
     check();
-    Setup s = setup(run, config, network, features, data, overrides);
-    ImageDataset train = EvalData.open(s.cfg(), "train", trainData);
-    ImageDataset test = EvalData.open(s.cfg(), "test", testData);
-    KnnEvaluation.Outcome o = KnnEvaluation.run(s.kind(), s.net(), s.cfg(), train, test, limitTrain, limitTest,
+    Setup s = setup(run, config, network, features, dataOptions.configOverrides());
+    ImageDataset train = dataOptions.train(s.cfg());
+    ImageDataset test = dataOptions.test(s.cfg());
+    KnnEvaluation.Outcome o = KnnEvaluation.run(s.kind(), s.net(), s.cfg(), train, test, dataOptions.limitTrain,
+        dataOptions.limitTest,
         kList, temperature, batchSize, featuresDir, s.name(), true);
     System.out.print(Knn.table(String.format(Locale.ROOT,
         "k-NN, %s: %d-dim features, %d train / %d test images, T = %s (features %.1f s + %.1f s, k-NN %.1f s)",
@@ -95,20 +84,16 @@ final class KnnCommand implements Callable<Integer> {
     if (!(temperature > 0)) {
       throw new IllegalArgumentException("--temperature must be > 0, got " + temperature);
     }
-    if (limitTrain < 0 || limitTest < 0 || batchSize < 1) {
-      throw new IllegalArgumentException("--limit-train/--limit-test must be >= 0 and --batch-size >= 1");
+    dataOptions.checkLimits();
+    if (batchSize < 1) {
+      throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
     }
   }
 
   /** What to evaluate: the features' kind, the network (null for pixels), the config, names. */
   record Setup(KnnEvaluation.Kind kind, Backbones.Loaded net, DinoConfig cfg, String name, String title) {}
 
-  static Setup setup(Path run, Path config, String network, String features, String data, List<String> overrides) {
-    List<String> all = new ArrayList<>();
-    if (data != null && !data.isBlank()) {
-      all.add("data.path=" + data);
-    }
-    all.addAll(overrides);
+  static Setup setup(Path run, Path config, String network, String features, List<String> all) {
     switch (features) {
       case "cls": {
         if (run == null) {

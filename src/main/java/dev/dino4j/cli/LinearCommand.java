@@ -11,12 +11,12 @@ import dev.dino4j.eval.LinearProbe;
 import dev.dino4j.eval.Progress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -74,23 +74,12 @@ final class LinearCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "0", description = "Classifier init, shuffling and crops. Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--data", description = "Dataset location for both splits; same as --set data.path=PATH.")
-  String data;
 
-  @Option(names = "--train-data", description = "Location of the labelled training split.")
-  String trainData;
 
-  @Option(names = "--test-data", description = "Location of the labelled test split.")
-  String testData;
 
-  @Option(names = "--set", description = "Override a key of the run's config (repeatable).")
-  List<String> overrides = new ArrayList<>();
 
-  @Option(names = "--limit-train", defaultValue = "0", description = "Use only the first N training images (0 = all).")
-  int limitTrain;
 
-  @Option(names = "--limit-test", defaultValue = "0", description = "Use only the first N test images (0 = all).")
-  int limitTest;
+  @Mixin EvalDataOptions dataOptions;
 
   @Override
   public Integer call() throws Exception {
@@ -98,27 +87,20 @@ final class LinearCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--crop-scale needs two values 0 < min <= max <= 1, got "
           + java.util.Arrays.toString(cropScale));
     }
-    if (limitTrain < 0 || limitTest < 0) {
-      throw new IllegalArgumentException("--limit-train/--limit-test must be >= 0");
-    }
+    dataOptions.checkLimits();
     LinearProbe.Options opts = new LinearProbe.Options(epochs, batchSize, lr * batchSize / 256.0, momentum,
         weightDecay, seed);
-    List<String> all = new ArrayList<>();
-    if (data != null && !data.isBlank()) {
-      all.add("data.path=" + data);
-    }
-    all.addAll(overrides);
-    Backbones.Loaded net = Backbones.fromCheckpoint(run, network, all);
+    Backbones.Loaded net = Backbones.fromCheckpoint(run, network, dataOptions.configOverrides());
     DinoConfig cfg = net.config();
     int n = lastBlocks != null ? lastBlocks : Math.min(4, cfg.model().depth());
-    ImageDataset train = EvalData.open(cfg, "train", trainData);
-    ImageDataset test = EvalData.open(cfg, "test", testData);
+    ImageDataset train = dataOptions.train(cfg);
+    ImageDataset test = dataOptions.test(cfg);
     int size = cfg.augment().globalSize();
     Files.createDirectories(output);
     try (FeatureExtractor fx = new FeatureExtractor(cfg, net.weights(), new FeatureExtractor.Pooling(n, avgPool), size)) {
-      Features testF = fx.extract(test, limitTest, EvalData.centre(cfg), 256, Progress.of("test features", 
-          limitTest > 0 ? Math.min(limitTest, test.size()) : test.size()));
-      int count = limitTrain > 0 ? Math.min(limitTrain, train.size()) : train.size();
+      Features testF = fx.extract(test, dataOptions.limitTest, EvalData.centre(cfg), 256, Progress.of("test features", 
+          dataOptions.limitTest > 0 ? Math.min(dataOptions.limitTest, test.size()) : test.size()));
+      int count = dataOptions.limitTrain > 0 ? Math.min(dataOptions.limitTrain, train.size()) : train.size();
       LinearProbe.Source src;
       if (noAugment) {
         src = LinearProbe.cached(fx.extract(train, count, EvalData.centre(cfg), 256, Progress.of("train features", count)));
