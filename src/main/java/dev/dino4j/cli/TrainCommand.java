@@ -45,7 +45,8 @@ final class TrainCommand implements Callable<Integer> {
     }
     all.addAll(overrides); // explicit --set wins over the shorthands
     DinoConfig cfg = ConfigLoader.load(config, all);
-    ImageDataset dataset = ImageDataset.open(cfg.data());
+    // The run directory keeps the image index, so a restart does not walk the tree again.
+    ImageDataset dataset = ImageDataset.open(cfg.data(), Path.of(cfg.train().outputDir()));
     Trainer.Outcome outcome = new Trainer(cfg, dataset).run();
     return outcome.interrupted() ? 130 : 0;
   }

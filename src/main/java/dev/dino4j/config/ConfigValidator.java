@@ -10,8 +10,18 @@ import java.util.List;
 public final class ConfigValidator {
   private ConfigValidator() {}
 
-  /** {@code data.source}: the built-in dataset, IDX files in a folder, or a folder of images. */
-  public static final List<String> SOURCES = List.of("fashion-mnist", "idx", "folder");
+  /**
+   * {@code data.source}: the built-in dataset, IDX files in a folder, a folder of images, a list
+   * file of image paths, or CIFAR-10's binary batches.
+   */
+  public static final List<String> SOURCES =
+      List.of("fashion-mnist", "idx", "folder", "list", "cifar10");
+
+  /** {@code data.labels}: where an image folder's labels come from. */
+  public static final List<String> LABELS = List.of("auto", "folders", "none");
+
+  /** {@code data.bad_files}: what a corrupt or unreadable image does to training. */
+  public static final List<String> BAD_FILES = List.of("skip", "fail");
 
   /** {@code data.split}. */
   public static final List<String> SPLITS = List.of("train", "test");
@@ -34,12 +44,23 @@ public final class ConfigValidator {
 
   private static void data(DinoConfig.Data d) {
     oneOf("data.source", d.source(), SOURCES);
-    if ("folder".equals(d.source()) && d.path().isEmpty()) {
+    if (d.path().isEmpty() && !List.of("fashion-mnist", "idx").contains(d.source())) {
       throw fail(
           List.of("data.path", "data.source"),
-          "data.path = \"\": data.source = \"folder\" needs the path of the image folder");
+          "data.path = \"\": data.source = \"" + d.source() + "\" needs data.path ("
+              + switch (d.source()) {
+                case "folder" -> "the image folder";
+                case "list" -> "the list file of image paths";
+                default -> "the folder holding CIFAR-10's data_batch_*.bin files";
+              }
+              + ")");
     }
     oneOf("data.split", d.split(), SPLITS);
+    oneOf("data.labels", d.labels(), LABELS);
+    oneOf("data.bad_files", d.badFiles(), BAD_FILES);
+    if (d.maxPixels() < 1) {
+      throw fail("data.max_pixels", d.maxPixels(), "must be >= 1 (pixels per image, width x height)");
+    }
     atLeast("data.workers", d.workers(), 1);
     atLeast("data.prefetch", d.prefetch(), 1);
     float[] mean = d.mean();

@@ -22,6 +22,12 @@ public final class Defaults {
         "",
         // split: self-supervised pre-training uses the training images; test is for evaluation
         "train",
+        // labels: class subfolders when the folder has subfolders, else one unlabelled set
+        "auto",
+        // bad_files: a multi-day run must not end on one corrupt file; it is logged and counted
+        "skip",
+        // max_pixels: PIL's decompression-bomb limit (89.5 MP); a larger header is refused
+        89_478_485L,
         // workers: one augmentation thread per core of a 2-core machine
         2,
         // prefetch: enough ready batches to hide augmentation jitter, few enough to bound memory

@@ -19,9 +19,12 @@ public record DinoConfig(
 
   /** Where the images come from and how they are normalised. YAML section {@code data}. */
   public record Data(
-      String source, // "fashion-mnist" | "idx" | "folder"
-      String path, // folder holding the images or IDX files; "" = the source's default location
+      String source, // "fashion-mnist" | "idx" | "folder" | "list" | "cifar10"
+      String path, // image folder, IDX or CIFAR folder, or list file; "" = the source's default
       String split, // "train" | "test"
+      String labels, // image folders: "auto" | "folders" (class subfolders) | "none"
+      String badFiles, // "skip" (warn, count, carry on) | "fail" (stop at the first bad file)
+      long maxPixels, // images with more pixels are refused before decoding (decompression bombs)
       int workers, // augmentation threads
       int prefetch, // batches kept ready ahead of the graph (bounds memory)
       float[] mean, // per-channel RGB normalisation mean
@@ -50,6 +53,9 @@ public record DinoConfig(
           && Objects.equals(source, d.source)
           && Objects.equals(path, d.path)
           && Objects.equals(split, d.split)
+          && Objects.equals(labels, d.labels)
+          && Objects.equals(badFiles, d.badFiles)
+          && maxPixels == d.maxPixels
           && workers == d.workers
           && prefetch == d.prefetch
           && Arrays.equals(mean, d.mean)
@@ -59,14 +65,16 @@ public record DinoConfig(
     @Override
     public int hashCode() {
       return Objects.hash(
-          source, path, split, workers, prefetch, Arrays.hashCode(mean), Arrays.hashCode(std));
+          source, path, split, labels, badFiles, maxPixels, workers, prefetch,
+          Arrays.hashCode(mean), Arrays.hashCode(std));
     }
 
     @Override
     public String toString() {
-      return "Data[source=%s, path=%s, split=%s, workers=%d, prefetch=%d, mean=%s, std=%s]"
-          .formatted(
-              source, path, split, workers, prefetch, Arrays.toString(mean), Arrays.toString(std));
+      return ("Data[source=%s, path=%s, split=%s, labels=%s, bad_files=%s, max_pixels=%d,"
+              + " workers=%d, prefetch=%d, mean=%s, std=%s]")
+          .formatted(source, path, split, labels, badFiles, maxPixels, workers, prefetch,
+              Arrays.toString(mean), Arrays.toString(std));
     }
   }
 

@@ -17,123 +17,84 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
 /**
- * A folder of image files, decoded with ImageIO (JPEG, PNG, BMP, GIF). Two layouts, as
- * torchvision's {@code ImageFolder} and plain self-supervised dumps use:
+ * A folder of image files. Two layouts, as torchvision's {@code ImageFolder} and plain
+ * self-supervised dumps use (see {@link FileIndex} for the {@code data.labels} rule):
  *
  * <ul>
- *   <li>class subfolders ({@code root/cat/1.jpg}, {@code root/dog/2.png}): label = index of the
+ *   <li>class subfolders ({@code root/cat/1.jpg}, {@code root/dog/x/2.png}): label = index of the
  *       subfolder in sorted name order;
- *   <li>a flat folder of images: every label is {@link ImageDataset#UNLABELLED}.
+ *   <li>a flat or nested folder of images: every label is {@link ImageDataset#UNLABELLED}.
  * </ul>
  *
- * Files are listed once, in sorted order, so indices are stable across runs (the loader's shuffle
- * and exact resume depend on it). Decoding is basic on purpose: CMYK or otherwise unusual files
- * fail with a message naming them.
+ * Files are listed in sorted order, so indices are stable across runs (the loader's shuffle and
+ * exact resume depend on it). The listing is stored as an index in the run directory and reused
+ * while the tree is unchanged. A file that cannot be decoded fails in {@link #image} with an
+ * {@link IOException} naming it; the loader decides whether to skip it ({@code data.bad_files}).
  */
 public final class ImageFolderDataset implements ImageDataset {
-
-  private static final Logger LOG = LogManager.getLogger(ImageFolderDataset.class);
-
-  /** File name extensions decoded here, lower case. */
-  public static final Set<String> EXTENSIONS = Set.of("jpg", "jpeg", "png", "bmp", "gif");
 
   static {
     // Decode from files without ImageIO's temp-file cache: faster and no stray files.
     ImageIO.setUseCache(false);
   }
 
-  private final Path root;
-  private final List<Path> files;
-  private final int[] labels;
-  private final List<String> classes;
+  private final FileIndex index;
+  private final long maxPixels;
 
-  /** Lists {@code root}; an empty folder or one without images is an error. */
+  /** Lists {@code root} with labels from class folders when it has any; nothing stored. */
   public ImageFolderDataset(Path root) throws IOException {
-    if (!Files.isDirectory(root)) {
-      throw new IOException(
-          root + ": not a folder; expected a folder of images or of class folders");
-    }
-    this.root = root;
-    List<Path> subdirs = new ArrayList<>();
-    List<Path> topFiles = new ArrayList<>();
-    for (Path p : sortedChildren(root)) {
-      if (Files.isDirectory(p)) {
-        subdirs.add(p);
-      } else if (isImage(p)) {
-        topFiles.add(p);
-      }
-    }
-    List<Path> allFiles = new ArrayList<>();
-    List<Integer> allLabels = new ArrayList<>();
-    List<String> classNames = new ArrayList<>();
-    if (subdirs.isEmpty()) {
-      allFiles.addAll(topFiles);
-      topFiles.forEach(f -> allLabels.add(UNLABELLED));
-    } else {
-      if (!topFiles.isEmpty()) {
-        LOG.warn(
-            "{}: ignoring {} image(s) next to the class folders {}; only images inside class"
-                + " folders are used",
-            root,
-            topFiles.size(),
-            subdirs.stream().map(d -> d.getFileName().toString()).toList());
-      }
-      for (Path dir : subdirs) {
-        int label = classNames.size();
-        classNames.add(dir.getFileName().toString());
-        try (Stream<Path> walk = Files.walk(dir)) {
-          List<Path> inClass =
-              walk.filter(Files::isRegularFile)
-                  .filter(ImageFolderDataset::isImage)
-                  .sorted()
-                  .toList();
-          allFiles.addAll(inClass);
-          inClass.forEach(f -> allLabels.add(label));
-        }
-      }
-    }
-    if (allFiles.isEmpty()) {
-      throw new IOException(
-          root + ": no image files (" + String.join(", ", sortedExtensions()) + ") found");
-    }
-    this.files = List.copyOf(allFiles);
-    this.labels = allLabels.stream().mapToInt(Integer::intValue).toArray();
-    this.classes = List.copyOf(classNames);
+    this(root, "auto", Long.MAX_VALUE, null);
   }
 
-  /** Class folder names in label order; empty for a flat folder. */
+  /**
+   * @param labels {@code data.labels}: auto, folders or none
+   * @param maxPixels images with more pixels are refused before decoding ({@code data.max_pixels})
+   * @param indexDir where the file index is stored and reused; null = list the tree every time
+   */
+  public ImageFolderDataset(Path root, String labels, long maxPixels, Path indexDir)
+      throws IOException {
+    this.index = FileIndex.open(root, labels, indexDir);
+    this.maxPixels = maxPixels;
+  }
+
+  @Override
   public List<String> classes() {
-    return classes;
+    return index.classes;
   }
 
   /** The folder this dataset lists. */
   public Path root() {
-    return root;
+    return index.root;
   }
 
   @Override
   public int size() {
-    return files.size();
+    return index.entries.size();
   }
 
   @Override
-  public Image image(int index) throws IOException {
-    return decode(files.get(index));
+  public Image image(int i) throws IOException {
+    return decode(index.path(i), maxPixels);
   }
 
   @Override
-  public int label(int index) {
-    return labels[index];
+  public int label(int i) {
+    return index.entries.get(i).label();
   }
 
   @Override
   public int numClasses() {
-    return classes.size();
+    return index.classes.size();
   }
 
   @Override
-  public String describe(int index) {
-    return files.get(index).toString();
+  public String describe(int i) {
+    return index.path(i).toString();
+  }
+
+  /** Decodes one image file (the only place the folder sources call the decoder). */
+  static Image decode(Path file, long maxPixels) throws IOException {
+    return decode(file);
   }
 
   /** Decodes one file to RGB floats in [0, 1]; alpha is dropped, as PIL's convert("RGB") does. */
@@ -183,27 +144,5 @@ public final class ImageFolderDataset implements ImageDataset {
       }
     }
     return new Image(h, w, rgb);
-  }
-
-  private static List<Path> sortedChildren(Path dir) throws IOException {
-    List<Path> children;
-    try (Stream<Path> list = Files.list(dir)) {
-      children =
-          new ArrayList<>(list.filter(p -> !p.getFileName().toString().startsWith(".")).toList());
-    }
-    Collections.sort(children);
-    return children;
-  }
-
-  private static boolean isImage(Path p) {
-    String name = p.getFileName().toString();
-    int dot = name.lastIndexOf('.');
-    return !name.startsWith(".")
-        && dot > 0
-        && EXTENSIONS.contains(name.substring(dot + 1).toLowerCase(Locale.ROOT));
-  }
-
-  private static List<String> sortedExtensions() {
-    return EXTENSIONS.stream().sorted().map(e -> "." + e).toList();
   }
 }

@@ -47,6 +47,7 @@ public final class MultiCropLoader implements AutoCloseable {
   private static final long SAMPLE_SALT = 0x53414D504C45L; // "SAMPLE"
 
   private final ImageDataset dataset;
+  private final BadFiles badFiles;
   private final MultiCrop augment;
   private final int batchSize;
   private final int prefetch;
@@ -57,10 +58,7 @@ public final class MultiCropLoader implements AutoCloseable {
   private final Set<CompletableFuture<MultiCropBatch>> live = ConcurrentHashMap.newKeySet();
   private volatile boolean closed;
 
-  /**
-   * @param workers augmentation threads; 0 builds each batch in the calling thread (debugging)
-   * @param prefetch batches built ahead of the consumer, at least 1
-   */
+  /** A loader that stops at the first unreadable image ({@link BadFiles#failFast()}). */
   public MultiCropLoader(
       ImageDataset dataset,
       MultiCrop augment,
@@ -68,6 +66,22 @@ public final class MultiCropLoader implements AutoCloseable {
       int workers,
       int prefetch,
       long seed) {
+    this(dataset, augment, batchSize, workers, prefetch, seed, BadFiles.failFast());
+  }
+
+  /**
+   * @param workers augmentation threads; 0 builds each batch in the calling thread (debugging)
+   * @param prefetch batches built ahead of the consumer, at least 1
+   * @param badFiles what an unreadable image does: skip it (and count it) or fail
+   */
+  public MultiCropLoader(
+      ImageDataset dataset,
+      MultiCrop augment,
+      int batchSize,
+      int workers,
+      int prefetch,
+      long seed,
+      BadFiles badFiles) {
     if (batchSize <= 0) {
       throw new IllegalArgumentException("train.batchSize must be > 0, got " + batchSize);
     }
@@ -87,6 +101,7 @@ public final class MultiCropLoader implements AutoCloseable {
       throw new IllegalArgumentException("data.prefetch must be >= 1, got " + prefetch);
     }
     this.dataset = dataset;
+    this.badFiles = badFiles;
     this.augment = augment;
     this.batchSize = batchSize;
     this.prefetch = prefetch;
@@ -113,6 +128,11 @@ public final class MultiCropLoader implements AutoCloseable {
         stepsPerEpoch(),
         workers,
         prefetch);
+  }
+
+  /** The unreadable images met so far (and the policy for them). */
+  public BadFiles badFiles() {
+    return badFiles;
   }
 
   /** Full batches per epoch; the last partial batch is dropped. */
@@ -347,7 +367,24 @@ public final class MultiCropLoader implements AutoCloseable {
       int position = step * batchSize + slot;
       int index = perm[position];
       try {
-        Image img = dataset.image(index);
+        Image img = null;
+        // A bad file's slot takes the next readable image of the epoch's order. The choice
+        // depends only on which files are bad, not on which worker found out first, so batches
+        // (and resume) stay deterministic. The sample keeps its own seed.
+        for (int k = 0; img == null; k++) {
+          if (k == perm.length) {
+            throw new IOException("no readable image left: all " + perm.length + " are bad");
+          }
+          index = perm[(position + k) % perm.length];
+          if (badFiles.isBad(index)) {
+            continue;
+          }
+          try {
+            img = dataset.image(index);
+          } catch (IOException e) {
+            badFiles.report(index, describe(index), e);
+          }
+        }
         augment.apply(img, new SplittableRandom(sampleSeed(epoch, position)), batch, slot);
         batch.indices()[slot] = index;
         batch.labels()[slot] = dataset.label(index);

@@ -23,7 +23,8 @@ public final class EvalData {
   public static ImageDataset open(DinoConfig cfg, String split, String path) throws IOException {
     DinoConfig.Data d = cfg.data();
     String p = path == null || path.isBlank() ? d.path() : path;
-    ImageDataset data = ImageDataset.open(new DinoConfig.Data(d.source(), p, split, d.workers(), d.prefetch(),
+    ImageDataset data = ImageDataset.open(new DinoConfig.Data(d.source(), p, split, d.labels(), d.badFiles(),
+        d.maxPixels(), d.workers(), d.prefetch(),
         d.mean(), d.std()));
     if (data.numClasses() == 0) {
       throw new IllegalArgumentException("the " + split + " set (" + data.describe(0)

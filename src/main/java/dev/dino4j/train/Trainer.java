@@ -3,6 +3,7 @@ package dev.dino4j.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.DinoConfig;
+import dev.dino4j.data.BadFiles;
 import dev.dino4j.data.ImageDataset;
 import dev.dino4j.data.MultiCrop;
 import dev.dino4j.data.MultiCropBatch;
@@ -90,8 +91,17 @@ public final class Trainer {
 
     // ---- data: multi-crop views built by worker threads ahead of the graph ----
     MultiCrop multiCrop = new MultiCrop(cfg.augment(), cfg.data().mean(), cfg.data().std());
-    try (MultiCropLoader loader =
-            new MultiCropLoader(dataset, multiCrop, t.batchSize(), cfg.data().workers(), cfg.data().prefetch(), t.seed());
+    BadFiles badFiles = new BadFiles(cfg.data().badFiles());
+    try {
+      badFiles.requireReadable(dataset); // a dataset of unreadable files fails before the graph
+    } catch (IOException e) {
+      throw new UncheckedIOException(e.getMessage(), e);
+    }
+    if (!dataset.classes().isEmpty()) {
+      writeString(runDir.resolve("classes.txt"), String.join("\n", dataset.classes()) + "\n");
+    }
+    try (MultiCropLoader loader = new MultiCropLoader(dataset, multiCrop, t.batchSize(), cfg.data().workers(),
+            cfg.data().prefetch(), t.seed(), badFiles);
         Graph graph = new Graph()) {
       int steps = t.stepsPerEpoch() > 0 ? Math.min(t.stepsPerEpoch(), loader.stepsPerEpoch()) : loader.stepsPerEpoch();
 
@@ -218,14 +228,17 @@ public final class Trainer {
       int done = steps - first;
       Path p = checkpoints.save(session, new Checkpoints.State(epoch + 1, 0, (long) (epoch + 1) * steps, true), configYaml, t.saveEvery());
       LOG.info(String.format(Locale.ROOT,
-          "epoch %d/%d: mean loss %.4f over %d steps, %.1f s, %.1f img/s, waiting for data %.1f%% of the time; saved %s",
-          epoch + 1, epochs, lossSum / Math.max(done, 1), done, secs, done * (double) batch / secs, 100 * waitShare, p.getFileName()));
+          "epoch %d/%d: mean loss %.4f over %d steps, %.1f s, %.1f img/s, waiting for data %.1f%% of the time; %s; saved %s",
+          epoch + 1, epochs, lossSum / Math.max(done, 1), done, secs, done * (double) batch / secs, 100 * waitShare,
+          loader.badFiles().count() == 0 ? "no bad files" : loader.badFiles().count() + " bad file(s) skipped so far (warnings above name them)",
+          p.getFileName()));
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("epoch_end", epoch);
       m.put("mean_loss", lossSum / Math.max(done, 1));
       m.put("seconds", secs);
       m.put("images_per_s", done * (double) batch / secs);
       m.put("data_wait_share", waitShare);
+      m.put("bad_files", loader.badFiles().count());
       if (knn != null && (epoch + 1) % cfg.eval().knnEvery() == 0) {
         long t0 = System.nanoTime();
         Knn.Result r = knn.evaluate(CheckpointWeights.read(p, cfg, "teacher"));

@@ -69,7 +69,11 @@ class ConfigValidatorTest {
           data.std=[0.5, 0, 0.5]               | data.std = [0.5, 0.0, 0.5]              | > 0
           data.source=imagenet                 | data.source = "imagenet"                | must be one of fashion-mnist, idx, folder
           data.source=fashion_mnist            | data.source = "fashion_mnist"           | did you mean "fashion-mnist"?
-          data.source=folder                   | data.path = ""                          | needs the path of the image folder
+          data.source=folder                   | data.path = ""                          | needs data.path (the image folder)
+          data.source=list                     | data.path = ""                          | (the list file of image paths)
+          data.labels=classes                  | data.labels = "classes"                 | must be one of auto, folders, none
+          data.bad_files=ignore                | data.bad_files = "ignore"               | must be one of skip, fail
+          data.max_pixels=0                    | data.max_pixels = 0                     | must be >= 1
           data.split=val                       | data.split = "val"                      | must be one of train, test
           train.precision=bf16                 | train.precision = "bf16"                | must be one of fp32
           train.log_every=0                    | train.log_every = 0                     | must be >= 1
@@ -104,7 +108,7 @@ class ConfigValidatorTest {
     assertEquals(good, ConfigValidator.validate(good));
     DinoConfig bad =
         new DinoConfig(
-            new DinoConfig.Data("idx", "", "train", 2, 4, new float[] {0.5f}, new float[] {1f}),
+            new DinoConfig.Data("idx", "", "train", "auto", "skip", 1000L, 2, 4, new float[] {0.5f}, new float[] {1f}),
             good.augment(),
             good.model(),
             good.head(),

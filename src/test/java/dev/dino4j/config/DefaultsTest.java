@@ -72,7 +72,7 @@ class DefaultsTest {
   @Test
   void arraysAreCopiedInAndOut() {
     float[] mean = {0.1f, 0.2f, 0.3f};
-    DinoConfig.Data d = new DinoConfig.Data("idx", "", "train", 1, 1, mean, mean);
+    DinoConfig.Data d = new DinoConfig.Data("idx", "", "train", "auto", "skip", 1000L, 1, 1, mean, mean);
     mean[0] = 9f;
     d.mean()[1] = 9f;
     assertArrayEquals(new float[] {0.1f, 0.2f, 0.3f}, d.mean());

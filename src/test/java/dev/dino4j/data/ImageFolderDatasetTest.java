@@ -9,6 +9,7 @@ import java.awt.image.IndexColorModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.util.List;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
@@ -147,5 +148,84 @@ class ImageFolderDatasetTest {
     IOException missing =
         assertThrows(IOException.class, () -> new ImageFolderDataset(dir.resolve("nope")));
     assertTrue(missing.getMessage().contains("nope"), missing.getMessage());
+  }
+
+  @Test
+  void labelsModeDecidesBetweenClassesAndOneNestedSet() throws IOException {
+    save(rgbCard(2, 2), "png", "2019/jan/a.png");
+    save(rgbCard(2, 2), "png", "2020/b.png");
+    save(rgbCard(2, 2), "png", "top.png");
+    ImageFolderDataset auto = new ImageFolderDataset(dir, "auto", Long.MAX_VALUE, null);
+    assertEquals(List.of("2019", "2020"), auto.classes());
+    assertEquals(2, auto.size()); // top.png sits next to the class folders: not used
+    ImageFolderDataset none = new ImageFolderDataset(dir, "none", Long.MAX_VALUE, null);
+    assertEquals(0, none.numClasses());
+    assertEquals(3, none.size());
+    assertTrue(none.describe(0).endsWith("2019/jan/a.png"), none.describe(0));
+    assertTrue(none.describe(2).endsWith("top.png"), none.describe(2));
+    for (int i = 0; i < 3; i++) {
+      assertEquals(ImageDataset.UNLABELLED, none.label(i));
+    }
+  }
+
+  @Test
+  void indexIsStoredReusedAndRebuiltWhenAFolderChanges() throws IOException {
+    Path data = dir.resolve("data");
+    Path runDir = dir.resolve("run");
+    save(rgbCard(2, 2), "png", "data/cat/1.png");
+    save(rgbCard(2, 2), "png", "data/dog/2.png");
+    ImageFolderDataset first = new ImageFolderDataset(data, "auto", Long.MAX_VALUE, runDir);
+    assertEquals(2, first.size());
+    List<Path> stored;
+    try (var l = Files.list(runDir)) {
+      stored = l.toList();
+    }
+    assertEquals(1, stored.size(), stored.toString());
+    assertTrue(stored.get(0).getFileName().toString().startsWith("image-index-data-"));
+
+    // A file added with its folder's mtime put back: the stored index is trusted, which shows that
+    // reopening does not walk the files again.
+    Path cat = data.resolve("cat");
+    FileTime before = Files.getLastModifiedTime(cat);
+    save(rgbCard(2, 2), "png", "data/cat/0.png");
+    Files.setLastModifiedTime(cat, before);
+    ImageFolderDataset reused = new ImageFolderDataset(data, "auto", Long.MAX_VALUE, runDir);
+    assertEquals(2, reused.size());
+    assertEquals(List.of("cat", "dog"), reused.classes());
+    assertEquals(1, reused.label(1));
+
+    // The folder's mtime moves on: the index is rebuilt and sees the new file.
+    Files.setLastModifiedTime(cat, FileTime.fromMillis(before.toMillis() + 5000));
+    ImageFolderDataset rebuilt = new ImageFolderDataset(data, "auto", Long.MAX_VALUE, runDir);
+    assertEquals(3, rebuilt.size());
+    assertTrue(rebuilt.describe(0).endsWith("cat/0.png"), rebuilt.describe(0));
+
+    // A damaged index is rebuilt, not trusted.
+    Files.write(stored.get(0), new byte[] {31, -117, 8, 0, 1, 2});
+    assertEquals(3, new ImageFolderDataset(data, "auto", Long.MAX_VALUE, runDir).size());
+    // Another labels mode of the same folder has an index of its own.
+    assertEquals(3, new ImageFolderDataset(data, "none", Long.MAX_VALUE, runDir).size());
+    try (var l = Files.list(runDir)) {
+      assertEquals(2, l.filter(p -> p.toString().endsWith(".tsv.gz")).count());
+    }
+  }
+
+  @Test
+  void indexKeepsOddFileNamesAndBrokenLinks() throws IOException {
+    Path data = dir.resolve("data");
+    save(rgbCard(2, 2), "png", "data/tab\there.png");
+    Files.createSymbolicLink(data.resolve("gone.jpg"), data.resolve("missing.jpg"));
+    Path runDir = dir.resolve("run");
+    ImageFolderDataset built = new ImageFolderDataset(data, "none", Long.MAX_VALUE, runDir);
+    ImageFolderDataset read = new ImageFolderDataset(data, "none", Long.MAX_VALUE, runDir);
+    assertEquals(2, read.size());
+    for (int i = 0; i < 2; i++) {
+      assertEquals(built.describe(i), read.describe(i));
+    }
+    assertTrue(read.describe(0).endsWith("gone.jpg"));
+    // The broken link is listed, and reading it fails naming it (the loader then skips it).
+    IOException e = assertThrows(IOException.class, () -> read.image(0));
+    assertTrue(e.getMessage().contains("gone.jpg"), e.getMessage());
+    assertRgbCard(read.image(1), 0f);
   }
 }

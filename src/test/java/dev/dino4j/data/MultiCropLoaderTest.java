@@ -12,7 +12,11 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
@@ -23,12 +27,17 @@ class MultiCropLoaderTest {
   /** Synthetic images of varying size, label = index mod 4; image {@code failAt} cannot be read. */
   private static final class Synthetic implements ImageDataset {
     final int size;
-    final int failAt;
+    final Set<Integer> failing;
     final AtomicInteger reads = new AtomicInteger();
+    final Map<Integer, AtomicInteger> failedReads = new ConcurrentHashMap<>();
 
     Synthetic(int size, int failAt) {
+      this(size, Set.of(failAt));
+    }
+
+    Synthetic(int size, Set<Integer> failing) {
       this.size = size;
-      this.failAt = failAt;
+      this.failing = failing;
     }
 
     @Override
@@ -39,7 +48,8 @@ class MultiCropLoaderTest {
     @Override
     public Image image(int index) throws IOException {
       reads.incrementAndGet();
-      if (index == failAt) {
+      if (failing.contains(index)) {
+        failedReads.computeIfAbsent(index, i -> new AtomicInteger()).incrementAndGet();
         throw new IOException("boom: corrupt header");
       }
       return AugmentRecipes.colourful(18 + index % 5, 20 + index % 3, index);
@@ -235,6 +245,73 @@ class MultiCropLoaderTest {
             }
           }
         });
+  }
+
+  @Test
+  void skipPolicyFillsEveryBatchDeterministicallyAndCountsEachBadFileOnce() {
+    assertTimeoutPreemptively(
+        LIMIT,
+        () -> {
+          int[] perm;
+          try (MultiCropLoader probe = new MultiCropLoader(new Synthetic(40, -1), recipe(), 8, 1, 1, 2)) {
+            perm = probe.permutation(0);
+          }
+          // Two neighbours in the epoch's order (positions 3, 4) and one in a later batch.
+          Set<Integer> bad = Set.of(perm[3], perm[4], perm[19]);
+          List<MultiCropBatch> reference = new ArrayList<>();
+          for (int workers : new int[] {0, 3}) {
+            Synthetic ds = new Synthetic(40, bad);
+            try (MultiCropLoader l =
+                new MultiCropLoader(ds, recipe(), 8, workers, 2, 2, new BadFiles("skip"))) {
+              for (int epoch = 0; epoch < 2; epoch++) {
+                try (MultiCropLoader.EpochStream s = l.epoch(epoch, 0, 5)) {
+                  for (int step = 0; step < 5; step++) {
+                    MultiCropBatch b = s.next();
+                    for (int index : b.indices()) {
+                      assertFalse(bad.contains(index), "bad image " + index + " in a batch");
+                    }
+                    if (epoch == 0 && step == 0) {
+                      // Positions 3 and 4 both take the next readable image, position 5's.
+                      assertEquals(perm[5], b.indices()[3]);
+                      assertEquals(perm[5], b.indices()[4]);
+                      assertEquals(perm[5], b.indices()[5]);
+                    }
+                    if (workers == 0) {
+                      reference.add(b);
+                    } else {
+                      assertSameBatches(List.of(reference.get(epoch * 5 + step)), List.of(b));
+                    }
+                  }
+                }
+              }
+              assertEquals(3, l.badFiles().count());
+              assertEquals(bad, Set.copyOf(l.badFiles().indices()));
+              // Known-bad files are passed over without another read in later epochs.
+              for (int index : bad) {
+                assertEquals(1, ds.failedReads.get(index).get(), "reads of bad image " + index);
+              }
+            }
+          }
+        });
+  }
+
+  @Test
+  void datasetWithNoReadableImageFailsUpFront() throws IOException {
+    Set<Integer> all = new HashSet<>();
+    for (int i = 0; i < 6; i++) {
+      all.add(i);
+    }
+    IOException e =
+        assertThrows(IOException.class, () -> new BadFiles("skip").requireReadable(new Synthetic(6, all)));
+    assertTrue(e.getMessage().contains("none of the 6 images"), e.getMessage());
+    assertTrue(e.getMessage().contains("synthetic-0.png"), e.getMessage());
+    // With policy fail the first bad file is the error; with a readable one later, skip passes.
+    IOException first =
+        assertThrows(IOException.class, () -> new BadFiles("fail").requireReadable(new Synthetic(6, 0)));
+    assertTrue(first.getMessage().contains("boom"), first.getMessage());
+    BadFiles skip = new BadFiles("skip");
+    skip.requireReadable(new Synthetic(6, 0));
+    assertEquals(1, skip.count());
   }
 
   @Test

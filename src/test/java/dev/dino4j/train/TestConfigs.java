@@ -14,7 +14,7 @@ final class TestConfigs {
 
   static DinoConfig tiny(int localCrops, double dropPath, double clip, String outDir) {
     return new DinoConfig(
-        new DinoConfig.Data("fashion-mnist", "", "train", 1, 2,
+        new DinoConfig.Data("fashion-mnist", "", "train", "auto", "skip", 89_478_485L, 1, 2,
             new float[] {0.5f, 0.5f, 0.5f}, new float[] {0.25f, 0.25f, 0.25f}),
         new DinoConfig.Augment(8, 4, localCrops, new double[] {0.4, 1.0}, new double[] {0.05, 0.4},
             0.5, 0.8, 0.4, 0.4, 0.2, 0.1, 0.2, 1.0, 0.1, 0.5, 0.1, 2.0, 0.2),
