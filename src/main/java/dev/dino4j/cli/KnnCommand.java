@@ -6,6 +6,7 @@ import dev.dino4j.data.ImageDataset;
 import dev.dino4j.eval.Backbones;
 import dev.dino4j.eval.Knn;
 import dev.dino4j.eval.KnnEvaluation;
+import dev.dino4j.eval.SavedModelFeatures;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -27,7 +28,7 @@ import picocli.CommandLine.Parameters;
 final class KnnCommand implements Callable<Integer> {
 
   @Parameters(index = "0", arity = "0..1", paramLabel = "RUN_OR_CKPT",
-      description = "Run directory (its latest checkpoint) or checkpoint folder. Not needed with --features pixels.")
+      description = "Run directory (its latest checkpoint), checkpoint folder, or SavedModel (version folder, or model folder: highest version). Not needed with --features pixels.")
   Path run;
 
   @Option(names = "--network", defaultValue = "teacher",
@@ -97,7 +98,19 @@ final class KnnCommand implements Callable<Integer> {
     switch (features) {
       case "cls": {
         if (run == null) {
-          throw new IllegalArgumentException("--features cls needs RUN_OR_CKPT (a run directory or checkpoint folder)");
+          throw new IllegalArgumentException(
+              "--features cls needs RUN_OR_CKPT (a run directory, checkpoint folder or SavedModel)");
+        }
+        if (SavedModelFeatures.locate(run).isPresent()) {
+          Backbones.Loaded sm;
+          try {
+            sm = Backbones.fromSavedModel(run);
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e.getMessage(), e);
+          }
+          DinoConfig cfg = all.isEmpty() ? sm.config()
+              : ConfigLoader.fromYaml(ConfigLoader.toJson(sm.config()), all);
+          return new Setup(KnnEvaluation.Kind.SAVED_MODEL, sm, cfg, "savedmodel", sm.description());
         }
         Backbones.Loaded net = Backbones.fromCheckpoint(run, network, all);
         return new Setup(KnnEvaluation.Kind.NETWORK, net, net.config(), network, net.description());

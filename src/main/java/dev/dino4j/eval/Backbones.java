@@ -14,8 +14,22 @@ import java.util.Random;
 /** Where evaluated backbones come from: a training checkpoint, or a fresh initialisation. */
 public final class Backbones {
 
-  /** A backbone's weights, the config it was trained (or drawn) with, and a name for tables. */
-  public record Loaded(DinoConfig config, Weights weights, String description) {}
+  /**
+   * A backbone: its weights, or for an export the SavedModel folder (weights null), the config it
+   * was trained (or drawn) with, and a name for tables.
+   */
+  public record Loaded(DinoConfig config, Weights weights, String description, Path savedModel) {
+    public Loaded(DinoConfig config, Weights weights, String description) {
+      this(config, weights, description, null);
+    }
+  }
+
+  /** An exported SavedModel (version folder, or model folder: highest version). */
+  public static Loaded fromSavedModel(Path dir) throws java.io.IOException {
+    try (SavedModelFeatures sm = SavedModelFeatures.open(dir)) {
+      return new Loaded(sm.config(), null, "SavedModel " + sm.dir(), sm.dir());
+    }
+  }
 
   private Backbones() {}
 

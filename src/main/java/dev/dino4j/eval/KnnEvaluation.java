@@ -24,7 +24,9 @@ public final class KnnEvaluation {
     /** Flattened pixels in [0, 1], the baseline of REFERENCE.md (84.6% on Fashion-MNIST). */
     PIXELS,
     /** Flattened pixels normalised with the training mean / std (a slightly stronger baseline). */
-    PIXELS_NORMALISED
+    PIXELS_NORMALISED,
+    /** The embedding of an exported SavedModel's serving_default signature. */
+    SAVED_MODEL
   }
 
   /** Timings of one evaluation, seconds. */
@@ -47,11 +49,12 @@ public final class KnnEvaluation {
     FeatureExtractor fx = kind == Kind.NETWORK
         ? new FeatureExtractor(net.config(), net.weights(), FeatureExtractor.Pooling.CLS, cfg.augment().globalSize())
         : null;
+    SavedModelFeatures sm = kind == Kind.SAVED_MODEL ? SavedModelFeatures.open(net.savedModel()) : null;
     try {
-      Features tr = features(fx, kind, cfg, train, limitTrain, batchSize, cacheDir, name + "-train",
+      Features tr = features(fx, sm, kind, cfg, train, limitTrain, batchSize, cacheDir, name + "-train",
           key(kind, net, cfg, train, limitTrain), showProgress);
       long t1 = System.nanoTime();
-      Features te = features(fx, kind, cfg, test, limitTest, batchSize, cacheDir, name + "-test",
+      Features te = features(fx, sm, kind, cfg, test, limitTest, batchSize, cacheDir, name + "-test",
           key(kind, net, cfg, test, limitTest), showProgress);
       long t2 = System.nanoTime();
       Progress p = showProgress ? Progress.of("k-NN", te.count()) : Progress.QUIET;
@@ -63,17 +66,20 @@ public final class KnnEvaluation {
       if (fx != null) {
         fx.close();
       }
+      if (sm != null) {
+        sm.close();
+      }
     }
   }
 
   private static String key(Kind kind, Backbones.Loaded net, DinoConfig cfg, ImageDataset data, int limit) {
     int n = limit > 0 ? Math.min(limit, data.size()) : data.size();
-    return "features=" + (kind == Kind.NETWORK ? net.description() : kind.name().toLowerCase(java.util.Locale.ROOT)) + "\nimages=" + data.describe(0)
+    return "features=" + (kind == Kind.NETWORK || kind == Kind.SAVED_MODEL ? net.description() : kind.name().toLowerCase(java.util.Locale.ROOT)) + "\nimages=" + data.describe(0)
         + "\ncount=" + n + "\nsize=" + cfg.augment().globalSize() + "\nmean=" + java.util.Arrays.toString(cfg.data().mean())
         + "\nstd=" + java.util.Arrays.toString(cfg.data().std()) + "\n";
   }
 
-  private static Features features(FeatureExtractor fx, Kind kind, DinoConfig cfg, ImageDataset data, int limit, int batch,
+  private static Features features(FeatureExtractor fx, SavedModelFeatures sm, Kind kind, DinoConfig cfg, ImageDataset data, int limit, int batch,
       Path cacheDir, String prefix, String key, boolean showProgress) throws IOException {
     Path keyFile = cacheDir == null ? null : cacheDir.resolve(prefix + ".key");
     if (cacheDir != null && Features.exists(cacheDir, prefix) && Files.isRegularFile(keyFile)
@@ -83,7 +89,8 @@ public final class KnnEvaluation {
     }
     int n = limit > 0 ? Math.min(limit, data.size()) : data.size();
     Progress p = showProgress ? Progress.of(prefix, n) : Progress.QUIET;
-    Features f = fx == null ? EvalData.pixels(data, limit, cfg, kind == Kind.PIXELS_NORMALISED, p)
+    Features f = sm != null ? sm.extract(data, limit, batch, p)
+        : fx == null ? EvalData.pixels(data, limit, cfg, kind == Kind.PIXELS_NORMALISED, p)
         : fx.extract(data, limit, EvalData.centre(cfg), batch, p);
     if (cacheDir != null) {
       f.save(cacheDir, prefix);

@@ -107,6 +107,25 @@ class EvalCommandsTest {
         "--features-dir", feats.toString());
     assertEquals(k.out().lines().skip(1).toList(), again.out().lines().skip(1).toList(), "reused features, same table");
 
+    // The same teacher exported as a SavedModel: k-NN through its serving_default signature gets
+    // the features the checkpoint gave, and so the same table.
+    Run exp = cli(new ExportCommand(), runDir.toString(), "--base", tmp.resolve("savedmodels").toString(),
+        "--name", "tiny");
+    assertEquals(0, exp.code(), exp.err());
+    Run sm = cli(new KnnCommand(), tmp.resolve("savedmodels/tiny").toString(), "--k", "1,20", "--limit-train",
+        "300", "--limit-test", "100", "--features-dir", feats.toString());
+    assertEquals(0, sm.code(), sm.err());
+    assertTrue(sm.out().contains("SavedModel"), sm.out());
+    assertEquals(k.out().lines().skip(1).toList(), sm.out().lines().skip(1).toList(), "SavedModel vs checkpoint");
+    dev.dino4j.eval.Features fromCkpt = dev.dino4j.eval.Features.load(feats, "teacher-test");
+    dev.dino4j.eval.Features fromSm = dev.dino4j.eval.Features.load(feats, "savedmodel-test");
+    assertEquals(fromCkpt.count(), fromSm.count());
+    float worst = 0;
+    for (int i = 0; i < fromCkpt.values().length; i++) {
+      worst = Math.max(worst, Math.abs(fromCkpt.values()[i] - fromSm.values()[i]));
+    }
+    assertTrue(worst < 1e-4f, "max |checkpoint - SavedModel| feature difference " + worst);
+
     Run px = cli(new KnnCommand(), runDir.toString(), "--features", "pixels", "--k", "20", "--limit-train", "300",
         "--limit-test", "100");
     assertEquals(0, px.code(), px.err());
