@@ -2,6 +2,7 @@
 #   make train CONFIG=configs/fmnist-tiny.yaml DATA=/path/to/data ARGS="--set train.epochs=5"
 CONFIG ?= configs/fmnist-tiny.yaml
 DATA ?=
+IMAGE ?=
 OUT ?=
 ARGS ?=
 RUN ?= runs/fmnist-tiny
@@ -18,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
-.PHONY: build test test-slow test-all train bench data import export-weights export eval eval-benchmark clean
+.PHONY: build test test-slow test-all train bench bench-data preview data import export-weights export eval eval-benchmark clean
 
 ## build: compile and collect the runtime classpath in target/lib
 build: target/.built
@@ -48,6 +49,15 @@ train: build
 ## bench: training-step images/s, GFLOP/image, matmul peak, MFU and peak RSS for config A
 bench: build
 	bin/dino4j bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
+
+## bench-data: data loading: decode and multi-crop ms/image, images/s per worker thread (ViT-S/16 views of generated 500x375 JPEGs), and the tiny recipe's share of step time waiting for data
+bench-data: build data
+	bin/dino4j bench-data $(ARGS)
+
+## preview: PNG grid of CONFIG's augmentation, one row per image (original, global views, local views): IMAGE (file or folder; default: CONFIG's dataset at DATA) -> OUT (default preview.png)
+preview: build
+	@if [ -z "$(IMAGE)$(DATA)" ] && grep -qE '^\s*source:\s*fashion-mnist' $(CONFIG); then scripts/fetch-fashion-mnist.sh; fi
+	bin/dino4j preview $(IMAGE) --config $(CONFIG) $(if $(DATA),--set data.path=$(DATA)) $(if $(OUT),--out $(OUT)) $(ARGS)
 
 ## export: RUN's teacher backbone as a SavedModel: savedmodels/<run name>/<next version>/
 export: build

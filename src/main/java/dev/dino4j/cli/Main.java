@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
     description = "Self-supervised Vision Transformer training with DINO on TensorFlow Java.",
     subcommands = {
       TrainCommand.class, BenchCommand.class, ExportCommand.class, ImportCommand.class, WeightsExportCommand.class,
-      KnnCommand.class, LinearCommand.class, AttentionCommand.class, EvalBenchmarkCommand.class
+      KnnCommand.class, LinearCommand.class, AttentionCommand.class, EvalBenchmarkCommand.class, PreviewCommand.class,
+      BenchDataCommand.class
     })
 public final class Main implements Runnable {
 
