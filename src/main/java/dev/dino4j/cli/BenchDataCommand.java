@@ -85,7 +85,7 @@ final class BenchDataCommand implements Callable<Integer> {
     DataBenchmark.Throughput t = DataBenchmark.throughput(folder.dir(), crop, workers, batch);
     // CPU time next to wall time: on a shared machine wall time says what the machine gave, CPU time what an
     // idle core would do.
-    System.out.printf(Locale.ROOT, "decode            %.1f ms/image wall, %.1f ms CPU (ImageIO, one thread)%n",
+    System.out.printf(Locale.ROOT, "decode            %.1f ms/image wall, %.1f ms CPU (ImageDecoder, one thread)%n",
         t.decodeMs(), t.decodeCpuMs());
     System.out.printf(Locale.ROOT, "augment           %.1f ms/image wall, %.1f ms CPU (full multi-crop of a decoded"
         + " image, one thread)%n", t.augmentMs(), t.augmentCpuMs());

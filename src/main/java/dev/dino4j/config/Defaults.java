@@ -26,8 +26,8 @@ public final class Defaults {
         "auto",
         // bad_files: a multi-day run must not end on one corrupt file; it is logged and counted
         "skip",
-        // max_pixels: PIL's decompression-bomb limit (89.5 MP); a larger header is refused
-        89_478_485L,
+        // max_pixels: Pillow's decompression-bomb threshold (89.5 MP); a larger header is refused
+        dev.dino4j.data.ImageDecoder.DEFAULT_MAX_PIXELS,
         // workers: one augmentation thread per core of a 2-core machine
         2,
         // prefetch: enough ready batches to hide augmentation jitter, few enough to bound memory

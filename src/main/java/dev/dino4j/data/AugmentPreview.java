@@ -248,7 +248,7 @@ public final class AugmentPreview {
     @Override
     public Image image(int index) throws IOException {
       // The only place a preview decodes a file itself: swap the decoder here.
-      return ImageFolderDataset.decode(file);
+      return ImageDecoder.decode(file, ImageDecoder.DEFAULT_MAX_PIXELS);
     }
 
     @Override

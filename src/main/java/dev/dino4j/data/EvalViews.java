@@ -25,7 +25,7 @@ public final class EvalViews {
 
   /** Decodes an image file (JPEG, PNG, BMP, GIF) into RGB floats in [0, 1]. */
   public static Image read(Path file) throws IOException {
-    return ImageFolderDataset.decode(file);
+    return ImageDecoder.decode(file, ImageDecoder.DEFAULT_MAX_PIXELS);
   }
 
   /**

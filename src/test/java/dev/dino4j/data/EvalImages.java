@@ -5,7 +5,7 @@ import java.nio.file.Path;
 
 /**
  * The Java side of an evaluation image, for tests outside this package: decoded as the datasets
- * decode (ImageIO), squashed to size x size with the PIL-faithful bicubic resize, clamped as
+ * decode (ImageDecoder), squashed to size x size with the PIL-faithful bicubic resize, clamped as
  * PIL's 8-bit path. Not normalised: RGB in [0, 1].
  */
 public final class EvalImages {
@@ -14,7 +14,7 @@ public final class EvalImages {
 
   /** [size, size, 3] RGB in [0, 1]. */
   public static float[] load(Path file, int size) throws IOException {
-    return resize(ImageFolderDataset.decode(file), size);
+    return resize(ImageDecoder.decode(file, ImageDecoder.DEFAULT_MAX_PIXELS), size);
   }
 
   public static float[] resize(Image img, int size) {
