@@ -4,10 +4,13 @@ import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.data.ImageDataset;
 import dev.dino4j.train.Trainer;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -25,7 +28,9 @@ final class TrainCommand implements Callable<Integer> {
       defaultValue = "configs/fmnist-tiny.yaml")
   Path config;
 
-  @Option(names = "--data", description = "Dataset location; same as --set data.path=PATH.")
+  @Option(names = "--data", description = "Dataset location; same as --set data.path=PATH, plus data.source ="
+      + " folder / list / cifar10 when the recipe's source is fashion-mnist and PATH is an image folder, a list file"
+      + " or CIFAR-10 batches (an explicit --set data.source wins).")
   String data;
 
   @Option(names = {"-o", "--output"}, description = "Run directory; same as --set train.output_dir=DIR.")
@@ -39,6 +44,11 @@ final class TrainCommand implements Callable<Integer> {
     List<String> all = new ArrayList<>();
     if (data != null && !data.isBlank()) {
       all.add("data.path=" + data);
+      // `make train DATA=/photos` with the default recipe should read the photos, not look for IDX files there.
+      String source = inferSource(Path.of(data));
+      if (source != null && ConfigLoader.load(config, List.of()).data().source().equals("fashion-mnist")) {
+        all.add("data.source=" + source);
+      }
     }
     if (output != null && !output.isBlank()) {
       all.add("train.output_dir=" + output);
@@ -49,5 +59,24 @@ final class TrainCommand implements Callable<Integer> {
     ImageDataset dataset = ImageDataset.open(cfg.data(), Path.of(cfg.train().outputDir()));
     Trainer.Outcome outcome = new Trainer(cfg, dataset).run();
     return outcome.interrupted() ? 130 : 0;
+  }
+
+  /** The source a --data path looks like: cifar10, list (a file), folder, or null (IDX files, or unknown). */
+  static String inferSource(Path p) {
+    if (Files.isRegularFile(p)) {
+      return "list";
+    }
+    if (!Files.isDirectory(p)) {
+      return null;
+    }
+    if (Files.exists(p.resolve("data_batch_1.bin")) || Files.exists(p.resolve("cifar-10-batches-bin"))) {
+      return "cifar10";
+    }
+    try (Stream<Path> s = Files.list(p)) {
+      return s.anyMatch(f -> f.getFileName().toString().contains("idx") && f.getFileName().toString().contains("ubyte"))
+          ? null : "folder";
+    } catch (IOException e) {
+      return null;
+    }
   }
 }
