@@ -19,7 +19,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
-.PHONY: build test test-slow test-all train bench bench-data preview data import export-weights export eval eval-benchmark clean
+N ?= 2
+.PHONY: build test test-slow test-all train train-local-cluster bench bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark clean
 
 ## build: compile and collect the runtime classpath in target/lib
 build: target/.built
@@ -45,6 +46,16 @@ data:
 train: build
 	@if [ -z "$(DATA)" ] && grep -qE '^\s*source:\s*fashion-mnist' $(CONFIG); then scripts/fetch-fashion-mnist.sh; fi
 	bin/dino4j train --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(OUT),--output $(OUT)) $(ARGS)
+
+## train-local-cluster: train CONFIG data-parallel on N local workers (loopback; train.batch_size = global batch)
+train-local-cluster: build
+	@if [ -z "$(DATA)" ] && grep -qE '^\s*source:\s*fashion-mnist' $(CONFIG); then scripts/fetch-fashion-mnist.sh; fi
+	CLUSTER_LOGS=$(if $(OUT),$(OUT),runs/local-cluster) scripts/local-cluster.sh $(N) train --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(OUT),--output $(OUT)) $(ARGS)
+
+## bench-local-cluster: images/s of 1 worker, then of N local workers, and the all-reduce share of a step
+bench-local-cluster: build
+	bin/dino4j bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
+	scripts/local-cluster.sh $(N) bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
 
 ## bench: training-step images/s, GFLOP/image, matmul peak, MFU and peak RSS for config A
 bench: build

@@ -3,6 +3,7 @@ package dev.dino4j.cli;
 import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.data.ImageDataset;
+import dev.dino4j.train.Cluster;
 import dev.dino4j.train.Trainer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,7 +21,9 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Train a ViT with DINO. Starting again with the same train.output_dir resumes from its last checkpoint.",
-      "Ctrl-C writes a checkpoint and stops; run the same command to continue."
+      "Ctrl-C writes a checkpoint and stops; run the same command to continue.",
+      "Data-parallel on several workers: start one process per worker with --cluster FILE --task N (or TF_CONFIG);",
+      "train.batch_size is then the global batch, split evenly over the workers."
     })
 final class TrainCommand implements Callable<Integer> {
 
@@ -39,6 +42,15 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--set", description = "Override a config key, e.g. --set train.epochs=5 (repeatable).")
   List<String> overrides = new ArrayList<>();
 
+  @Option(names = "--cluster", description = "Cluster file (YAML: workers: [host:port, ...], optional "
+      + "collective_timeout_s, startup_timeout_s): synchronous data-parallel training, one process per worker. "
+      + "Without it, the TF_CONFIG environment variable is used when set.")
+  Path cluster;
+
+  @Option(names = "--task", description = "This process's worker index in --cluster (0 = the chief, which writes "
+      + "checkpoints and metrics).")
+  Integer task;
+
   @Override
   public Integer call() throws Exception {
     List<String> all = new ArrayList<>();
@@ -55,9 +67,12 @@ final class TrainCommand implements Callable<Integer> {
     }
     all.addAll(overrides); // explicit --set wins over the shorthands
     DinoConfig cfg = ConfigLoader.load(config, all);
-    // The run directory keeps the image index, so a restart does not walk the tree again.
-    ImageDataset dataset = ImageDataset.open(cfg.data(), Path.of(cfg.train().outputDir()));
-    Trainer.Outcome outcome = new Trainer(cfg, dataset).run();
+    Cluster workers = cluster();
+    // The run directory keeps the image index, so a restart does not walk the tree again (one per
+    // worker: workers on one machine share the run directory).
+    Path runDir = Path.of(cfg.train().outputDir());
+    ImageDataset dataset = ImageDataset.open(cfg.data(), workers.chief() ? runDir : runDir.resolve("worker" + workers.task()));
+    Trainer.Outcome outcome = new Trainer(cfg, dataset, workers).run();
     return outcome.interrupted() ? 130 : 0;
   }
 
@@ -78,5 +93,22 @@ final class TrainCommand implements Callable<Integer> {
     } catch (IOException e) {
       return null;
     }
+  }
+
+  private Cluster cluster() {
+    String tfConfig = System.getenv("TF_CONFIG");
+    if (cluster != null) {
+      if (task == null) {
+        throw new IllegalArgumentException("--cluster needs --task N: which worker of " + cluster + " this process is");
+      }
+      return Cluster.fromYaml(cluster, task);
+    }
+    if (task != null) {
+      throw new IllegalArgumentException("--task needs --cluster FILE");
+    }
+    if (tfConfig != null && !tfConfig.isBlank()) {
+      return Cluster.fromTfConfig(tfConfig);
+    }
+    return Cluster.single();
   }
 }

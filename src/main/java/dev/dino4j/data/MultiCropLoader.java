@@ -35,6 +35,11 @@ import org.apache.logging.log4j.Logger;
  * the oldest batch first.
  *
  * <p>Like the reference's {@code drop_last=True}, an epoch has {@code size / batchSize} steps.
+ *
+ * <p>Data-parallel shards: with {@code shards} workers, worker {@code shard} builds only slots
+ * [shard * b, (shard + 1) * b) of every global batch (b = batchSize / shards), each sample with the
+ * seed it has in the global batch. So N workers together see exactly the images and crops one
+ * worker with the whole batch sees.
  */
 public final class MultiCropLoader implements AutoCloseable {
 
@@ -49,7 +54,9 @@ public final class MultiCropLoader implements AutoCloseable {
   private final ImageDataset dataset;
   private final BadFiles badFiles;
   private final MultiCrop augment;
-  private final int batchSize;
+  private final int batchSize; // global: all shards together
+  private final int localBatch; // this shard's slots of each batch
+  private final int firstSlot; // this shard's first slot
   private final int prefetch;
   private final long seed;
   private final int chunks;
@@ -82,8 +89,29 @@ public final class MultiCropLoader implements AutoCloseable {
       int prefetch,
       long seed,
       BadFiles badFiles) {
-    if (batchSize <= 0) {
-      throw new IllegalArgumentException("train.batchSize must be > 0, got " + batchSize);
+    this(dataset, augment, batchSize, workers, prefetch, seed, badFiles, 0, 1);
+  }
+
+  /**
+   * A loader of shard {@code shard} of {@code shards} of every batch of {@code batchSize} (the
+   * global batch, which must split evenly).
+   */
+  public MultiCropLoader(
+      ImageDataset dataset,
+      MultiCrop augment,
+      int batchSize,
+      int workers,
+      int prefetch,
+      long seed,
+      BadFiles badFiles,
+      int shard,
+      int shards) {
+    if (shards < 1 || shard < 0 || shard >= shards) {
+      throw new IllegalArgumentException("shard " + shard + " of " + shards + ": expected 0 <= shard < shards");
+    }
+    if (batchSize <= 0 || batchSize % shards != 0) {
+      throw new IllegalArgumentException(
+          "train.batchSize must be > 0 and split evenly over " + shards + " worker(s), got " + batchSize);
     }
     if (dataset.size() < batchSize) {
       throw new IllegalArgumentException(
@@ -104,9 +132,11 @@ public final class MultiCropLoader implements AutoCloseable {
     this.badFiles = badFiles;
     this.augment = augment;
     this.batchSize = batchSize;
+    this.localBatch = batchSize / shards;
+    this.firstSlot = shard * localBatch;
     this.prefetch = prefetch;
     this.seed = seed;
-    this.chunks = Math.max(1, Math.min(batchSize, workers * CHUNKS_PER_WORKER));
+    this.chunks = Math.max(1, Math.min(localBatch, workers * CHUNKS_PER_WORKER));
     if (workers > 0) {
       AtomicInteger threadNumber = new AtomicInteger();
       ThreadFactory factory =
@@ -122,9 +152,10 @@ public final class MultiCropLoader implements AutoCloseable {
       this.pool = null;
     }
     LOG.info(
-        "data loader: {} images, batch {}, {} steps/epoch, {} worker(s), prefetch {}",
+        "data loader: {} images, batch {}{}, {} steps/epoch, {} worker(s), prefetch {}",
         dataset.size(),
         batchSize,
+        shards == 1 ? "" : " (slots " + firstSlot + ".." + (firstSlot + localBatch - 1) + " here, shard " + shard + " of " + shards + ")",
         stepsPerEpoch(),
         workers,
         prefetch);
@@ -140,8 +171,14 @@ public final class MultiCropLoader implements AutoCloseable {
     return dataset.size() / batchSize;
   }
 
+  /** The global batch (all shards). */
   public int batchSize() {
     return batchSize;
+  }
+
+  /** The samples of each batch this loader builds (its shard). */
+  public int localBatchSize() {
+    return localBatch;
   }
 
   /**
@@ -261,8 +298,8 @@ public final class MultiCropLoader implements AutoCloseable {
       long t0 = System.nanoTime();
       MultiCropBatch batch;
       if (pool == null) {
-        batch = augment.newBatch(batchSize);
-        buildChunk(epoch, nextStep, perm, batch, 0, batchSize, null);
+        batch = augment.newBatch(localBatch);
+        buildChunk(epoch, nextStep, perm, batch, 0, localBatch, null);
       } else {
         fill();
         CompletableFuture<MultiCropBatch> f = inFlight.poll();
@@ -313,8 +350,8 @@ public final class MultiCropLoader implements AutoCloseable {
       BatchJob job = new BatchJob();
       AtomicInteger remaining = new AtomicInteger(chunks);
       for (int c = 0; c < chunks; c++) {
-        int from = c * batchSize / chunks;
-        int to = (c + 1) * batchSize / chunks;
+        int from = c * localBatch / chunks;
+        int to = (c + 1) * localBatch / chunks;
         try {
           pool.execute(
               () -> {
@@ -342,14 +379,14 @@ public final class MultiCropLoader implements AutoCloseable {
 
     synchronized MultiCropBatch batch() {
       if (batch == null) {
-        batch = augment.newBatch(batchSize);
+        batch = augment.newBatch(localBatch);
       }
       return batch;
     }
   }
 
   /**
-   * Fills slots [from, to) of {@code batch} for {@code step} of {@code epoch}; stops early once
+   * Fills slots [from, to) of {@code batch} (this shard's) for {@code step} of {@code epoch}; stops early once
    * {@code done} is completed elsewhere (failed, cancelled, loader closed).
    */
   private void buildChunk(
@@ -364,7 +401,7 @@ public final class MultiCropLoader implements AutoCloseable {
       if (done != null && done.isDone()) {
         return;
       }
-      int position = step * batchSize + slot;
+      int position = step * batchSize + firstSlot + slot;
       int index = perm[position];
       try {
         Image img = null;

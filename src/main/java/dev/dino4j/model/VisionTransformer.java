@@ -47,8 +47,17 @@ public final class VisionTransformer {
    * probability rates[i]. Randomness comes from a stateless op seeded by a fed [2] int64 seed plus
    * a per-pass/per-block offset, so a step is reproducible from (run seed, step) alone - resuming
    * from a checkpoint replays exactly the same masks.
+   *
+   * <p>Data-parallel shards: worker {@code shard} of {@code shards} holds samples [shard * b,
+   * (shard + 1) * b) of each of the pass's {@code views} views. It draws the masks of the whole
+   * global batch and keeps its own rows, so N workers drop exactly the paths one worker would.
    */
-  public record DropPath(double[] rates, Operand<TInt64> seed, int pass) {
+  public record DropPath(double[] rates, Operand<TInt64> seed, int pass, int views, int shards, int shard) {
+
+    /** One process holding the whole batch. */
+    public DropPath(double[] rates, Operand<TInt64> seed, int pass) {
+      this(rates, seed, pass, 1, 1, 0);
+    }
 
     /** Rates rising linearly from 0 to maxRate over the blocks, as the reference. */
     public static double[] linearRates(int depth, double maxRate) {
@@ -337,7 +346,18 @@ public final class VisionTransformer {
     Operand<TInt32> maskShape = tf.concat(List.of(batch, tf.constant(new int[] {1, 1})), tf.constant(0));
     Operand<TInt64> seed =
         tf.math.add(dp.seed(), tf.constant(new long[] {0, 1_000_003L * dp.pass() + slot}));
-    Operand<TFloat32> u = tf.random.statelessRandomUniform(maskShape, seed); // [B, 1, 1]
+    Operand<TFloat32> u;
+    if (dp.shards() == 1) {
+      u = tf.random.statelessRandomUniform(maskShape, seed); // [B, 1, 1]
+    } else {
+      // the global batch's draws (stateless: element i is the same whatever the shape), view-major
+      // [views, shards * b]; this shard's b columns of each view
+      Operand<TFloat32> all =
+          tf.random.statelessRandomUniform(tf.math.mul(batch, tf.constant(new int[] {dp.shards()})), seed); // [shards * B]
+      all = tf.reshape(all, tf.constant(new int[] {dp.views(), dp.shards(), -1})); // [views, shards, b]
+      u = tf.slice(all, tf.constant(new int[] {0, dp.shard(), 0}), tf.constant(new int[] {-1, 1, -1})); // [views, 1, b]
+      u = tf.reshape(u, maskShape); // [B, 1, 1]
+    }
     Operand<TFloat32> mask = tf.stopGradient(tf.math.floor(tf.math.add(u, tf.constant(keep))));
     return tf.math.mul(tf.math.div(x, tf.constant(keep)), mask);
   }

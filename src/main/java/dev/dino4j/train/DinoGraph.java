@@ -37,6 +37,13 @@ import org.tensorflow.types.TString;
  *
  * Variables live under {@code student/}, {@code teacher/} (official state_dict names), {@code
  * optimizer/} and {@code dino/} (center, step counter). Everything scheduled is fed per step.
+ *
+ * <p>On a {@link Cluster} of N workers each worker's graph sees its B/N samples of the global
+ * batch B, and one all-reduce (mean over workers) between the gradients and the gate carries the
+ * gradients, the teacher's batch mean for the center, the loss terms and the stop flag. The loss
+ * is a mean over samples of per-sample terms, so the mean of the N shards' gradients is the
+ * full-batch gradient: clipping, AdamW, EMA and the center then do exactly the 1-worker math, on
+ * every worker alike.
  */
 public final class DinoGraph {
 
@@ -49,6 +56,7 @@ public final class DinoGraph {
   public final Placeholder<TFloat32> teacherTemp;
   public final Placeholder<TBool> freezeLastLayer;
   public final Placeholder<TInt64> seed; // [2], stateless drop-path seed for this step
+  public final Operand<TFloat32> stopRequest; // 1 = this worker asks all to stop after this step (default 0)
 
   // ---- outputs ----
   public final Operand<TFloat32> studentLogits; // [V*B, K]
@@ -56,7 +64,8 @@ public final class DinoGraph {
   public final Operand<TFloat32> loss;
   public final Operand<TFloat32> teacherEntropy; // mean per-sample entropy of the teacher's distribution
   public final Operand<TFloat32> klDivergence; // mean KL(teacher || student) over the loss pairs
-  public final List<Operand<TFloat32>> gradients; // d loss / d student trainable params, unclipped
+  public final List<Operand<TFloat32>> gradients; // d loss / d student trainable params, unclipped (mean over workers)
+  public final Operand<TFloat32> stopAll; // > 0 when any worker asked to stop at this step
   public final Op trainStep;
 
   // ---- state ----
@@ -80,9 +89,18 @@ public final class DinoGraph {
   private final List<Op> initStudent = new ArrayList<>();
   private final Op initRest;
   private final VisionTransformer.Dims dims;
+  private final Cluster cluster;
+  private final Op copyFromChief; // null on a single worker
 
+  /** The single-process graph. */
   public DinoGraph(Graph graph, DinoConfig cfg) {
+    this(graph, cfg, Cluster.single());
+  }
+
+  /** The graph of worker {@code cluster.task()}: fed B / N samples, all-reducing the step. */
+  public DinoGraph(Graph graph, DinoConfig cfg, Cluster cluster) {
     this.graph = graph;
+    this.cluster = cluster;
     Ops tf = Ops.create(graph);
     DinoConfig.Augment aug = cfg.augment();
     DinoConfig.Head headCfg = cfg.head();
@@ -120,18 +138,19 @@ public final class DinoGraph {
     teacherTemp = in.withName("teacher_temp").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
     freezeLastLayer = in.withName("freeze_last_layer").placeholder(TBool.class, Placeholder.shape(Shape.scalar()));
     seed = in.withName("seed").placeholder(TInt64.class, Placeholder.shape(Shape.of(2)));
+    stopRequest = in.withName("stop_request").placeholderWithDefault(in.constant(0f), Shape.scalar());
 
     // ---- student: every view; one backbone pass per crop resolution ----
     Ops st = tf.withSubScope("student_forward");
     double[] rates = VisionTransformer.DropPath.linearRates(dims.depth(), cfg.model().dropPathRate());
     Operand<TFloat32> features =
         VisionTransformer.forward(st.withSubScope("global"), student, dims, globals, aug.globalSize(),
-                new VisionTransformer.DropPath(rates, seed, 0))
+                new VisionTransformer.DropPath(rates, seed, 0, 2, cluster.size(), cluster.task()))
             .cls(); // [2B, D]
     if (nLocal > 0) {
       Operand<TFloat32> localFeatures =
           VisionTransformer.forward(st.withSubScope("local"), student, dims, locals, aug.localSize(),
-                  new VisionTransformer.DropPath(rates, seed, 1))
+                  new VisionTransformer.DropPath(rates, seed, 1, nLocal, cluster.size(), cluster.task()))
               .cls(); // [nB, D]
       features = st.concat(List.of(features, localFeatures), st.constant(0)); // [V*B, D]
     }
@@ -148,9 +167,8 @@ public final class DinoGraph {
     DinoLoss.Terms terms =
         DinoLoss.build(lo, studentLogits, teacherLogits, centerRead, teacherTemp,
             (float) cfg.loss().studentTemp(), views, k);
-    loss = terms.loss();
-    teacherEntropy = terms.teacherEntropy();
-    klDivergence = lo.withName("kl").math.sub(loss, teacherEntropy);
+    Operand<TFloat32> localLoss = terms.loss();
+    Operand<TFloat32> localEntropy = terms.teacherEntropy();
 
     // ---- gradients for the student's trainable parameters only ----
     List<Params.Param> trainable = optimizer.trainable();
@@ -158,19 +176,47 @@ public final class DinoGraph {
     for (Params.Param p : trainable) {
       xs.add(p.value());
     }
-    var grads = tf.gradients(loss, xs);
-    gradients = new ArrayList<>();
+    var grads = tf.gradients(localLoss, xs);
+    List<Operand<TFloat32>> localGradients = new ArrayList<>();
     for (int i = 0; i < trainable.size(); i++) {
-      gradients.add(grads.<TFloat32>dy(i));
+      localGradients.add(grads.<TFloat32>dy(i));
     }
 
     // Batch statistic for the center, from this step's teacher logits (before any update).
-    Operand<TFloat32> batchCenter =
+    Operand<TFloat32> localCenter =
         dino.math.div(
             dino.sum(teacherLogits, dino.constant(new int[] {0}), Sum.keepDims(true)),
             dino.dtypes.cast(
                 dino.slice(dino.shape(teacherLogits), dino.constant(new int[] {0}), dino.constant(new int[] {1})),
                 TFloat32.class)); // [1, K]
+
+    // ---- across workers: the mean of every shard's gradients and statistics (equal shards) ----
+    Operand<TFloat32> batchCenter;
+    if (cluster.distributed()) {
+      List<Operand<TFloat32>> local = new ArrayList<>(localGradients);
+      List<Shape> shapes = new ArrayList<>();
+      for (Params.Param p : trainable) {
+        shapes.add(Shape.of(p.spec().shape()));
+      }
+      local.addAll(List.of(localCenter, localLoss, localEntropy, stopRequest));
+      shapes.addAll(List.of(Shape.of(1, k), Shape.scalar(), Shape.scalar(), Shape.scalar()));
+      List<Operand<TFloat32>> mean =
+          AllReduce.mean(tf.withSubScope("all_reduce"), cluster, local, shapes, AllReduce.STEP,
+              cluster.collectiveTimeoutSeconds());
+      int n = trainable.size();
+      gradients = new ArrayList<>(mean.subList(0, n));
+      batchCenter = mean.get(n);
+      loss = lo.withName("global_value").identity(mean.get(n + 1));
+      teacherEntropy = lo.withName("global_teacher_entropy").identity(mean.get(n + 2));
+      stopAll = mean.get(n + 3);
+    } else {
+      gradients = localGradients;
+      batchCenter = localCenter;
+      loss = localLoss;
+      teacherEntropy = localEntropy;
+      stopAll = tf.withSubScope("dino").withName("stop_all").identity(stopRequest);
+    }
+    klDivergence = lo.withName("kl").math.sub(loss, teacherEntropy);
 
     // ---- the step, in order ----
     // 1. gate: every gradient, the loss and the center statistic exist before anything changes
@@ -178,6 +224,7 @@ public final class DinoGraph {
     gateDeps.add(loss);
     gateDeps.add(batchCenter);
     gateDeps.add(teacherEntropy);
+    gateDeps.add(stopAll);
     Op gate = tf.withControlDependencies(gateDeps).withName("gate").noOp();
     Ops gated = tf.withControlDependencies(List.of(gate));
     // 2. AdamW on the student
@@ -235,6 +282,26 @@ public final class DinoGraph {
     rest.add(init.assign(center, init.zeros(init.constant(new long[] {1, k}), TFloat32.class)));
     rest.add(init.assign(globalStep, init.constant(0L)));
     initRest = init.withControlDependencies(rest).withName("rest").noOp();
+
+    // ---- workers start identical: every variable copied from the chief (after all variables exist) ----
+    copyFromChief =
+        cluster.distributed()
+            ? AllReduce.copyFromChief(tf.withSubScope("copy_from_chief"), graph, cluster, cluster.startupTimeoutSeconds())
+            : null;
+  }
+
+  /**
+   * Makes every worker's variables the chief's (a no-op on one worker). Every worker calls it once,
+   * after the chief initialised or restored its variables and the others initialised theirs.
+   */
+  public void copyFromChief(Session session) {
+    if (copyFromChief != null) {
+      session.runner().addTarget(copyFromChief).run().close();
+    }
+  }
+
+  public Cluster cluster() {
+    return cluster;
   }
 
   /**
@@ -258,14 +325,24 @@ public final class DinoGraph {
   /** The scalars fed to one step. {@code seed} makes the step's stochastic depth reproducible. */
   public record StepInputs(
       float lr, float weightDecay, float momentum, float teacherTemp, boolean freezeLastLayer,
-      long seed, long step) {}
+      long seed, long step, boolean stopRequested) {
 
-  /** What one step reports. */
-  public record StepOutputs(float loss, float teacherEntropy, float kl) {}
+    public StepInputs(float lr, float weightDecay, float momentum, float teacherTemp, boolean freezeLastLayer,
+        long seed, long step) {
+      this(lr, weightDecay, momentum, teacherTemp, freezeLastLayer, seed, step, false);
+    }
+  }
+
+  /**
+   * What one step reports (on a cluster: means over all workers, identical on each). {@code stop}:
+   * some worker asked to stop after this step, so all stop at the same step.
+   */
+  public record StepOutputs(float loss, float teacherEntropy, float kl, boolean stop) {}
 
   /**
    * Runs one training step on a batch: globals [2B, G, G, 3] and locals [nB, L, L, 3] as flat
-   * NHWC arrays. With {@code summaries}, the same run also writes the TensorBoard scalars.
+   * NHWC arrays (B: this worker's share of the batch). With {@code summaries}, the same run also
+   * writes the TensorBoard scalars.
    */
   public StepOutputs runStep(
       Session session, float[] globalViews, float[] localViews, int batchSize, StepInputs in,
@@ -278,11 +355,12 @@ public final class DinoGraph {
         TFloat32 mT = TFloat32.scalarOf(in.momentum());
         TFloat32 ttT = TFloat32.scalarOf(in.teacherTemp());
         TBool frT = TBool.scalarOf(in.freezeLastLayer());
-        TInt64 seedT = TInt64.vectorOf(in.seed(), in.step())) {
+        TInt64 seedT = TInt64.vectorOf(in.seed(), in.step());
+        TFloat32 stopT = TFloat32.scalarOf(in.stopRequested() ? 1f : 0f)) {
       Session.Runner r =
           session.runner().feed(globals, tg).feed(lr, lrT).feed(weightDecay, wdT).feed(momentum, mT)
-              .feed(teacherTemp, ttT).feed(freezeLastLayer, frT).feed(seed, seedT)
-              .addTarget(trainStep).fetch(loss).fetch(teacherEntropy).fetch(klDivergence);
+              .feed(teacherTemp, ttT).feed(freezeLastLayer, frT).feed(seed, seedT).feed(stopRequest, stopT)
+              .addTarget(trainStep).fetch(loss).fetch(teacherEntropy).fetch(klDivergence).fetch(stopAll);
       if (tl != null) {
         r.feed(locals, tl);
       }
@@ -293,7 +371,8 @@ public final class DinoGraph {
         return new StepOutputs(
             ((TFloat32) res.get(0)).getFloat(),
             ((TFloat32) res.get(1)).getFloat(),
-            ((TFloat32) res.get(2)).getFloat());
+            ((TFloat32) res.get(2)).getFloat(),
+            ((TFloat32) res.get(3)).getFloat() > 0);
       }
     }
   }

@@ -21,13 +21,19 @@ public final class RunLog implements AutoCloseable {
     this.appender = appender;
   }
 
+  /** Logs to {@code runDir/train.log}. */
   public static RunLog attach(Path runDir) {
+    return attach(runDir, "train.log");
+  }
+
+  /** Logs to {@code runDir/fileName} (the other workers of a cluster: one file each). */
+  public static RunLog attach(Path runDir, String fileName) {
     LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
     Configuration conf = ctx.getConfiguration();
     PatternLayout layout =
         PatternLayout.newBuilder().withConfiguration(conf).withPattern("%d{ISO8601} %-5level %c{1} - %msg%n").build();
     FileAppender app =
-        FileAppender.newBuilder().setName("run-" + runDir.toAbsolutePath()).withFileName(runDir.resolve("train.log").toString())
+        FileAppender.newBuilder().setName("run-" + runDir.resolve(fileName).toAbsolutePath()).withFileName(runDir.resolve(fileName).toString())
             .withAppend(true).setLayout(layout).setConfiguration(conf).build();
     app.start();
     conf.getRootLogger().addAppender(app, Level.INFO, null);

@@ -2,6 +2,7 @@ package dev.dino4j.train;
 
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.model.Flops;
+import dev.dino4j.model.Params;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +14,7 @@ import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.types.TFloat32;
 
 /**
@@ -24,7 +26,13 @@ public final class StepBenchmark {
   /** One benchmark row. */
   public record Report(
       String name, int batchSize, double imagesPerSec, double gflopPerImage, double matmulGflops,
-      double buildSeconds, long peakRssBytes, float lastLoss) {
+      double buildSeconds, long peakRssBytes, float lastLoss, int workers, double stepSeconds,
+      double allReduceSeconds, long allReduceFloats) {
+
+    /** Share of a step a bare all-reduce of the step's payload takes (0 on one worker). */
+    public double allReduceShare() {
+      return stepSeconds > 0 ? allReduceSeconds / stepSeconds : 0;
+    }
 
     public double achievedGflops() {
       return imagesPerSec * gflopPerImage;
@@ -82,17 +90,44 @@ public final class StepBenchmark {
 
   /** Times {@code steps} training steps after {@code warmup} untimed ones. */
   public static Report run(String name, DinoConfig cfg, int warmup, int steps, double matmulGflops) {
-    int b = cfg.train().batchSize();
+    return run(name, cfg, warmup, steps, matmulGflops, Cluster.single());
+  }
+
+  /**
+   * On a cluster: this worker's share of the global batch train.batch_size, images/s counted for
+   * all workers; then the same number of bare all-reduces of the step's payload (every
+   * gradient, the center statistic and 3 scalars), timed alone, for the all-reduce share.
+   */
+  public static Report run(String name, DinoConfig cfg, int warmup, int steps, double matmulGflops, Cluster cluster) {
+    int global = cfg.train().batchSize();
+    int b = cluster.localBatch(global);
     DinoConfig.Augment a = cfg.augment();
     Random r = new Random(1);
     float[] globals = gaussian(r, 2L * b * a.globalSize() * a.globalSize() * 3);
     float[] locals = gaussian(r, (long) a.localCrops() * b * a.localSize() * a.localSize() * 3);
     try (Graph g = new Graph()) {
       long t0 = System.nanoTime();
-      DinoGraph dino = new DinoGraph(g, cfg);
+      DinoGraph dino = new DinoGraph(g, cfg, cluster);
+      long payload = cfg.head().outDim() + 3L;
+      for (Params.Param p : dino.optimizer.trainable()) {
+        payload += p.spec().size();
+      }
+      Operand<TFloat32> probe = null;
+      if (cluster.distributed()) {
+        Ops tf = Ops.create(g).withSubScope("probe");
+        probe = tf.sum(AllReduce.reduce(tf, cluster, tf.zeros(tf.constant(new long[] {payload}), TFloat32.class),
+            AllReduce.PROBE, "Div", cluster.collectiveTimeoutSeconds()), tf.constant(0));
+      }
       double build = (System.nanoTime() - t0) / 1e9;
-      try (Session s = new Session(g, Trainer.sessionConfig(cfg.train().threads()))) {
-        dino.initialize(s, 0);
+      ConfigProto config = Trainer.sessionConfig(cfg.train().threads());
+      try (Session s = cluster.distributed() ? cluster.openSession(g, config) : new Session(g, config)) {
+        if (cluster.chief()) {
+          dino.initialize(s, 0);
+        }
+        if (cluster.distributed()) {
+          cluster.awaitPeers();
+          dino.copyFromChief(s);
+        }
         float loss = Float.NaN;
         long start = 0;
         for (int i = 0; i < warmup + steps; i++) {
@@ -103,8 +138,18 @@ public final class StepBenchmark {
           loss = dino.runStep(s, globals, locals, b, in, false).loss();
         }
         double secs = (System.nanoTime() - start) / 1e9;
-        return new Report(name, b, steps * (double) b / secs, Flops.trainStepPerImage(cfg) / 1e9, matmulGflops,
-            build, peakRssBytes(), loss);
+        double allReduce = 0;
+        if (probe != null) {
+          for (int i = 0; i < warmup + steps; i++) {
+            if (i == warmup) {
+              start = System.nanoTime();
+            }
+            s.runner().fetch(probe).run().close();
+          }
+          allReduce = (System.nanoTime() - start) / 1e9 / steps;
+        }
+        return new Report(name, global, steps * (double) global / secs, Flops.trainStepPerImage(cfg) / 1e9, matmulGflops,
+            build, peakRssBytes(), loss, cluster.size(), secs / steps, allReduce, cluster.distributed() ? payload : 0);
       }
     }
   }

@@ -15,11 +15,16 @@ import dev.dino4j.eval.Progress;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
@@ -28,13 +33,23 @@ import java.util.concurrent.TimeUnit;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
 import org.tensorflow.Session;
+import org.tensorflow.exceptions.TensorFlowException;
+import org.tensorflow.op.Ops;
 import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.types.TInt64;
 
 /**
  * The DINO training loop, top to bottom in pipeline order: data, graph, schedules, resume, loop.
  * A run directory holds everything (config.yaml, train.log, metrics.jsonl, tensorboard/,
  * checkpoints/); starting again in the same directory resumes exactly where it stopped.
+ *
+ * <p>On a {@link Cluster} every worker runs this loop on its shard of each batch; the chief
+ * (task 0) owns the run directory's checkpoints, metrics and events, the others log to
+ * train-worker&lt;N&gt;.log and take their start state from the chief. train.batch_size is the
+ * global batch, so the schedules (and the lr's batch scaling) do not depend on the worker count.
  */
 public final class Trainer {
 
@@ -43,6 +58,15 @@ public final class Trainer {
 
   /** How a run ended. */
   public record Outcome(long globalStep, int epochsDone, float lastLoss, boolean interrupted) {}
+
+  /** A worker of the cluster failed, died or did not answer in time: every worker stops. */
+  public static final class WorkerLostException extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+
+    WorkerLostException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
 
   /** A non-finite loss: training stops, the last good checkpoint stays as it was. */
   public static final class DivergedException extends RuntimeException {
@@ -56,12 +80,19 @@ public final class Trainer {
   private final DinoConfig cfg;
   private final ImageDataset dataset;
   private final Path runDir;
+  private final Cluster cluster;
   private volatile boolean stopRequested;
 
   public Trainer(DinoConfig cfg, ImageDataset dataset) {
+    this(cfg, dataset, Cluster.single());
+  }
+
+  /** Worker {@code cluster.task()} of a data-parallel run. */
+  public Trainer(DinoConfig cfg, ImageDataset dataset, Cluster cluster) {
     this.cfg = cfg;
     this.dataset = dataset;
     this.runDir = Path.of(cfg.train().outputDir());
+    this.cluster = cluster;
   }
 
   /** Asks the loop to checkpoint and return after the current step (Ctrl-C does this). */
@@ -75,7 +106,7 @@ public final class Trainer {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create run directory " + runDir + ": " + e.getMessage(), e);
     }
-    try (RunLog log = RunLog.attach(runDir)) {
+    try (RunLog log = cluster.chief() ? RunLog.attach(runDir) : RunLog.attach(runDir, "train-worker" + cluster.task() + ".log")) {
       return train();
     }
   }
@@ -83,11 +114,20 @@ public final class Trainer {
   private Outcome train() {
     String configYaml = ConfigLoader.toYaml(cfg);
     LOG.info("run directory {}\nresolved config:\n{}", runDir.toAbsolutePath(), configYaml);
-    writeString(runDir.resolve("config.yaml"), configYaml);
+    boolean chief = cluster.chief();
     DinoConfig.Train t = cfg.train();
+    int localBatch = cluster.localBatch(t.batchSize());
+    if (cluster.distributed()) {
+      LOG.info("{} of {} workers {}: {} of each global batch of {}{}", cluster.describe(cluster.task()), cluster.size(),
+          cluster.workers(), localBatch, t.batchSize(), chief ? "; chief: writes checkpoints, metrics and events" : "");
+    }
     Checkpoints checkpoints = new Checkpoints(runDir);
-    Optional<Path> resumeFrom = checkpoints.latest();
+    // only the chief reads and writes checkpoints; the others get its variables at start-up
+    Optional<Path> resumeFrom = chief ? checkpoints.latest() : Optional.empty();
     resumeFrom.ifPresent(this::checkCompatible);
+    if (chief) {
+      writeString(runDir.resolve("config.yaml"), configYaml);
+    }
 
     // ---- data: multi-crop views built by worker threads ahead of the graph ----
     MultiCrop multiCrop = new MultiCrop(cfg.augment(), cfg.data().mean(), cfg.data().std());
@@ -97,17 +137,17 @@ public final class Trainer {
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
     }
-    if (!dataset.classes().isEmpty()) {
+    if (chief && !dataset.classes().isEmpty()) {
       writeString(runDir.resolve("classes.txt"), String.join("\n", dataset.classes()) + "\n");
     }
     try (MultiCropLoader loader = new MultiCropLoader(dataset, multiCrop, t.batchSize(), cfg.data().workers(),
-            cfg.data().prefetch(), t.seed(), badFiles);
+            cfg.data().prefetch(), t.seed(), badFiles, cluster.task(), cluster.size());
         Graph graph = new Graph()) {
       int steps = t.stepsPerEpoch() > 0 ? Math.min(t.stepsPerEpoch(), loader.stepsPerEpoch()) : loader.stepsPerEpoch();
 
       // ---- graph: student, teacher, loss, AdamW, EMA, center in one step op ----
       long buildStart = System.nanoTime();
-      DinoGraph dino = new DinoGraph(graph, cfg);
+      DinoGraph dino = new DinoGraph(graph, cfg, cluster);
       LOG.info("graph built in {} s: student {} parameters ({} trainable tensors), K = {}",
           String.format(Locale.ROOT, "%.1f", (System.nanoTime() - buildStart) / 1e9), dino.student.count(),
           dino.optimizer.trainable().size(), cfg.head().outDim());
@@ -115,10 +155,12 @@ public final class Trainer {
       // ---- schedules, per step (teacher temperature per epoch) ----
       Schedules sched = Schedules.of(cfg, steps);
 
-      try (Session session = new Session(graph, sessionConfig(t.threads()))) {
-        // ---- resume or start fresh ----
+      try (Session session = openSession(graph, sessionConfig(t.threads()))) {
+        // ---- resume or start fresh (the chief), then every worker takes the chief's variables ----
         Checkpoints.State state;
-        if (resumeFrom.isPresent()) {
+        if (!chief) {
+          state = null; // below, from the chief's step
+        } else if (resumeFrom.isPresent()) {
           state = Checkpoints.restore(session, resumeFrom.get());
           long inGraph = dino.globalStep(session);
           if (inGraph != state.globalStep() || state.globalStep() != (long) state.epoch() * steps + state.stepInEpoch()) {
@@ -132,7 +174,25 @@ public final class Trainer {
           state = new Checkpoints.State(0, 0, 0, true);
           LOG.info("initialised a new run (seed {})", t.seed());
         }
-        dino.openSummaries(session, runDir.resolve("tensorboard"));
+        if (cluster.distributed()) {
+          cluster.awaitPeers();
+          long t0 = System.nanoTime();
+          try {
+            requireSameRun(session, graph);
+            dino.copyFromChief(session);
+          } catch (TensorFlowException e) {
+            throw lost("copying the chief's variables at start-up", e, cluster.startupTimeoutSeconds(), "startup_timeout_s");
+          }
+          long gs = dino.globalStep(session);
+          if (!chief) {
+            state = new Checkpoints.State((int) (gs / steps), (int) (gs % steps), gs, gs % steps == 0);
+          }
+          LOG.info(String.format(Locale.ROOT, "all %d workers hold the chief's variables (global step %d; copied in %.1f s)",
+              cluster.size(), gs, (System.nanoTime() - t0) / 1e9));
+        }
+        if (chief) {
+          dino.openSummaries(session, runDir.resolve("tensorboard"));
+        }
 
         // Ctrl-C / SIGTERM: ask the loop to checkpoint, and hold the JVM until it has.
         CountDownLatch finished = new CountDownLatch(1);
@@ -145,13 +205,21 @@ public final class Trainer {
           }
         }, "dino4j-interrupt");
         Runtime.getRuntime().addShutdownHook(hook);
-        try (BufferedWriter metrics = Files.newBufferedWriter(runDir.resolve("metrics.jsonl"),
-            StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+        try (BufferedWriter metrics = chief
+            ? Files.newBufferedWriter(runDir.resolve("metrics.jsonl"), StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND)
+            : new BufferedWriter(Writer.nullWriter())) {
           return loop(session, dino, loader, sched, checkpoints, configYaml, state, steps, metrics);
         } catch (IOException e) {
           throw new UncheckedIOException("cannot write " + runDir.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
         } finally {
-          dino.flushSummaries(session);
+          if (chief) {
+            try {
+              dino.flushSummaries(session);
+            } catch (RuntimeException e) {
+              LOG.warn("could not flush TensorBoard events: {}", e.getMessage());
+            }
+          }
           finished.countDown();
           try {
             Runtime.getRuntime().removeShutdownHook(hook);
@@ -168,9 +236,11 @@ public final class Trainer {
       String configYaml, Checkpoints.State start, int steps, BufferedWriter metrics) throws IOException {
     DinoConfig.Train t = cfg.train();
     int epochs = t.epochs();
-    int batch = t.batchSize();
+    int batch = t.batchSize(); // global
+    int localBatch = cluster.localBatch(batch);
+    boolean chief = cluster.chief();
     float lastLoss = Float.NaN;
-    KnnMonitor knn = knnMonitor();
+    KnnMonitor knn = chief ? knnMonitor() : null;
     for (int epoch = start.epoch(); epoch < epochs; epoch++) {
       int first = epoch == start.epoch() ? start.stepInEpoch() : 0;
       Progress bar = new Progress(System.err, String.format(Locale.ROOT, "epoch %d/%d", epoch + 1, epochs), first, steps, batch, "img");
@@ -183,9 +253,18 @@ public final class Trainer {
           long gs = (long) epoch * steps + s;
           DinoGraph.StepInputs in = new DinoGraph.StepInputs(
               (float) sched.lr()[(int) gs], (float) sched.weightDecay()[(int) gs], (float) sched.momentum()[(int) gs],
-              (float) sched.teacherTemp()[epoch], epoch < cfg.optim().freezeLastLayer(), t.seed(), gs);
+              (float) sched.teacherTemp()[epoch], epoch < cfg.optim().freezeLastLayer(), t.seed(), gs, stopRequested);
           boolean logStep = gs % t.logEvery() == 0;
-          DinoGraph.StepOutputs out = dino.runStep(session, b.globals(), b.locals(), batch, in, logStep);
+          DinoGraph.StepOutputs out;
+          try {
+            out = dino.runStep(session, b.globals(), b.locals(), localBatch, in, logStep && chief);
+          } catch (TensorFlowException e) {
+            if (!cluster.distributed()) {
+              throw e;
+            }
+            throw lost(String.format(Locale.ROOT, "global step %d (epoch %d, step %d of %d)", gs, epoch, s, steps), e,
+                cluster.collectiveTimeoutSeconds(), "collective_timeout_s");
+          }
           if (!Float.isFinite(out.loss())) {
             throw new DivergedException(String.format(Locale.ROOT,
                 "loss is %s at global step %d (epoch %d, step %d of %d); lr %.4g, weight decay %.4g, teacher temperature %.4g, "
@@ -216,9 +295,14 @@ public final class Trainer {
                 in.momentum(), in.teacherTemp()));
           }
           bar.update(s + 1, String.format(Locale.ROOT, "loss %.4f lr %.2e", out.loss(), in.lr()));
-          if (stopRequested) {
-            Path p = checkpoints.save(session, new Checkpoints.State(epoch, s + 1, gs + 1, false), configYaml, t.saveEvery());
-            LOG.warn("interrupted: checkpoint {} written at epoch {} step {}; run again to resume", p, epoch, s + 1);
+          // on a cluster every worker sees the same stop flag (any worker's request), so all stop here
+          if (out.stop() || (stopRequested && !cluster.distributed())) {
+            if (chief) {
+              Path p = checkpoints.save(session, new Checkpoints.State(epoch, s + 1, gs + 1, false), configYaml, t.saveEvery());
+              LOG.warn("interrupted: checkpoint {} written at epoch {} step {}; run again to resume", p, epoch, s + 1);
+            } else {
+              LOG.warn("interrupted at epoch {} step {}: the chief writes the checkpoint", epoch, s + 1);
+            }
             return new Outcome(gs + 1, epoch, lastLoss, true);
           }
         }
@@ -226,12 +310,15 @@ public final class Trainer {
       double secs = (System.nanoTime() - epochStart) / 1e9; // training time only, before any evaluation
       double waitShare = (loader.waitNanos() - waitStart) / 1e9 / secs;
       int done = steps - first;
-      Path p = checkpoints.save(session, new Checkpoints.State(epoch + 1, 0, (long) (epoch + 1) * steps, true), configYaml, t.saveEvery());
+      Path p = chief
+          ? checkpoints.save(session, new Checkpoints.State(epoch + 1, 0, (long) (epoch + 1) * steps, true), configYaml, t.saveEvery())
+          : null;
       LOG.info(String.format(Locale.ROOT,
-          "epoch %d/%d: mean loss %.4f over %d steps, %.1f s, %.1f img/s, waiting for data %.1f%% of the time; %s; saved %s",
-          epoch + 1, epochs, lossSum / Math.max(done, 1), done, secs, done * (double) batch / secs, 100 * waitShare,
+          "epoch %d/%d: mean loss %.4f over %d steps, %.1f s, %.1f img/s%s, waiting for data %.1f%% of the time; %s; %s",
+          epoch + 1, epochs, lossSum / Math.max(done, 1), done, secs, done * (double) batch / secs,
+          cluster.distributed() ? " (all " + cluster.size() + " workers)" : "", 100 * waitShare,
           loader.badFiles().count() == 0 ? "no bad files" : loader.badFiles().count() + " bad file(s) skipped so far (warnings above name them)",
-          p.getFileName()));
+          p == null ? "the chief saves the checkpoint" : "saved " + p.getFileName()));
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("epoch_end", epoch);
       m.put("mean_loss", lossSum / Math.max(done, 1));
@@ -253,8 +340,10 @@ public final class Trainer {
       metrics.write(JSON.writeValueAsString(m));
       metrics.newLine();
       metrics.flush();
-      dino.flushSummaries(session);
-      if (stopRequested) {
+      if (chief) {
+        dino.flushSummaries(session);
+      }
+      if (stopRequested && !cluster.distributed()) {
         return new Outcome((long) (epoch + 1) * steps, epoch + 1, lastLoss, true);
       }
     }
@@ -299,6 +388,79 @@ public final class Trainer {
       throw new IllegalStateException("run directory " + runDir + " holds a checkpoint of a different run (" + ckpt
           + "):" + diff + "\nUse another train.output_dir, or the same config to resume.");
     }
+  }
+
+  /** The in-process session, or on a cluster a session on this worker's TF server. */
+  private Session openSession(Graph graph, ConfigProto config) {
+    return cluster.distributed() ? cluster.openSession(graph, config) : new Session(graph, config);
+  }
+
+  /**
+   * Every worker must train the same recipe on the same dataset, or the replicas would silently
+   * differ (a different lr) or the all-reduce fail obscurely (a different model). Each worker puts
+   * a fingerprint of both in its own slot of a vector, one all-reduce sums them, and each compares
+   * every slot with the chief's. Keys that may differ per worker (paths, threads, logging, the
+   * chief's evaluation) are left out.
+   */
+  private void requireSameRun(Session session, Graph graph) {
+    Map<String, Map<String, Object>> recipe = ConfigLoader.toMap(cfg);
+    recipe.remove("eval");
+    for (String k : List.of("path", "workers", "prefetch")) {
+      recipe.get("data").remove(k);
+    }
+    for (String k : List.of("output_dir", "threads", "log_every", "save_every")) {
+      recipe.get("train").remove(k);
+    }
+    long[] slots = new long[cluster.size()];
+    slots[cluster.task()] = fingerprint(recipe + " images " + dataset.size());
+    Ops tf = Ops.create(graph).withSubScope("same_run_check");
+    Operand<TInt64> all = AllReduce.reduce(tf, cluster, tf.constant(slots), AllReduce.SAME_RUN, "Id",
+        cluster.startupTimeoutSeconds());
+    try (Result r = session.runner().fetch(all).run()) {
+      TInt64 t = (TInt64) r.get(0);
+      for (int i = 1; i < cluster.size(); i++) {
+        if (t.getLong(i) != t.getLong(0)) {
+          throw new IllegalStateException(cluster.describe(i) + " trains a different recipe or dataset than the chief ("
+              + "model, head, augment, loss, optim, train.batch_size/epochs/steps_per_epoch/seed, data.source/split/"
+              + "mean/std or the number of images differ; this worker: " + recipe + ", " + dataset.size()
+              + " images). Start every worker with the same config and data.");
+        }
+      }
+    }
+  }
+
+  private static long fingerprint(String s) {
+    try {
+      byte[] h = MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+      return ByteBuffer.wrap(h).getLong();
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** A TF error during a collective step, as a message that says what to do. */
+  private WorkerLostException lost(String when, RuntimeException e, double timeout, String key) {
+    return new WorkerLostException(String.format(Locale.ROOT,
+        "%s of %d stopped at %s: %s%nAnother worker died, is unreachable, failed, or did not reach the same step within "
+            + "%.0f s (cluster %s); every worker stops. Restart all %d workers with the same command: they resume from "
+            + "the chief's last checkpoint%s.",
+        cluster.describe(cluster.task()), cluster.size(), when, firstLine(e.getMessage()), timeout, key, cluster.size(),
+        cluster.chief() ? new Checkpoints(runDir).latest().map(p -> " (" + p + ")").orElse(" (none yet: from the start)") : ""),
+        e);
+  }
+
+  /** The line of a TF message that says what happened ("UNAVAILABLE: ..."), not where. */
+  private static String firstLine(String s) {
+    if (s == null) {
+      return "(no message)";
+    }
+    for (String line : s.split("\n")) {
+      String l = line.strip();
+      if (!l.isEmpty() && !l.startsWith("From /job:")) {
+        return l.length() > 300 ? l.substring(0, 300) + "..." : l;
+      }
+    }
+    return s.strip();
   }
 
   static ConfigProto sessionConfig(int threads) {

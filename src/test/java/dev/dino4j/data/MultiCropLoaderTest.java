@@ -137,6 +137,50 @@ class MultiCropLoaderTest {
         });
   }
 
+  /** View-major [views * b] images of two shards, interleaved back into [views * 2b]. */
+  private static float[] joinShards(float[] a, float[] b, int views) {
+    float[] out = new float[a.length + b.length];
+    int per = a.length / views; // one view of one shard
+    for (int v = 0; v < views; v++) {
+      System.arraycopy(a, v * per, out, 2 * v * per, per);
+      System.arraycopy(b, v * per, out, (2 * v + 1) * per, per);
+    }
+    return out;
+  }
+
+  @Test
+  void twoShardsTogetherBuildExactlyTheWholeBatch() {
+    assertTimeoutPreemptively(
+        LIMIT,
+        () -> {
+          List<MultiCropBatch> whole;
+          List<List<MultiCropBatch>> shards = new ArrayList<>();
+          try (MultiCropLoader l = new MultiCropLoader(new Synthetic(50, -1), recipe(), 8, 2, 2, 7)) {
+            whole = collect(l, 1, 0, l.stepsPerEpoch());
+          }
+          for (int k = 0; k < 2; k++) {
+            try (MultiCropLoader l =
+                new MultiCropLoader(new Synthetic(50, -1), recipe(), 8, 2, 2, 7, BadFiles.failFast(), k, 2)) {
+              assertEquals(6, l.stepsPerEpoch()); // of the global batch
+              assertEquals(4, l.localBatchSize());
+              shards.add(collect(l, 1, 0, l.stepsPerEpoch()));
+            }
+          }
+          for (int i = 0; i < whole.size(); i++) {
+            MultiCropBatch a = shards.get(0).get(i);
+            MultiCropBatch b = shards.get(1).get(i);
+            int[] indices = new int[8];
+            System.arraycopy(a.indices(), 0, indices, 0, 4);
+            System.arraycopy(b.indices(), 0, indices, 4, 4);
+            assertArrayEquals(whole.get(i).indices(), indices, "indices of batch " + i);
+            assertArrayEquals(whole.get(i).globals(), joinShards(a.globals(), b.globals(), 2), 0f, "globals of batch " + i);
+            assertArrayEquals(whole.get(i).locals(), joinShards(a.locals(), b.locals(), 3), 0f, "locals of batch " + i);
+          }
+          assertThrows(IllegalArgumentException.class,
+              () -> new MultiCropLoader(new Synthetic(50, -1), recipe(), 9, 1, 1, 7, BadFiles.failFast(), 0, 2));
+        });
+  }
+
   @Test
   void resumeFromStepKEqualsTheTailOfTheEpoch() {
     assertTimeoutPreemptively(
