@@ -452,7 +452,7 @@ public final class ImageDecoder {
       if (p + 8 > b.length) {
         throw pngTruncated(name, b.length, "before its IEND chunk");
       }
-      long length = u32(b, p, false);
+      long length = JpegMarkers.u32(b, p, false);
       String type = new String(b, p + 4, 4, StandardCharsets.ISO_8859_1);
       if (!type.chars().allMatch(c -> (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) {
         throw new BadImageException(
@@ -493,9 +493,9 @@ public final class ImageDecoder {
     }
     long offset = le32(b, 10);
     boolean core = le32(b, 14) == 12; // OS/2 BITMAPCOREHEADER: 16-bit sizes, no compression
-    long w = core ? u16(b, 18, true) : Math.abs((long) (int) le32(b, 18));
-    long h = core ? u16(b, 20, true) : Math.abs((long) (int) le32(b, 22)); // negative: top-down
-    int bits = u16(b, core ? 24 : 28, true);
+    long w = core ? JpegMarkers.u16(b, 18, true) : Math.abs((long) (int) le32(b, 18));
+    long h = core ? JpegMarkers.u16(b, 20, true) : Math.abs((long) (int) le32(b, 22)); // negative: top-down
+    int bits = JpegMarkers.u16(b, core ? 24 : 28, true);
     long compression = core || b.length < 34 ? 0 : le32(b, 30);
     if (compression != 0 && compression != 3 && compression != 6) {
       return; // RLE: the length depends on the data
@@ -624,22 +624,10 @@ public final class ImageDecoder {
   }
 
   private static long be32(byte[] b, int at) {
-    return u32(b, at, false);
+    return JpegMarkers.u32(b, at, false);
   }
 
   private static long le32(byte[] b, int at) {
-    return u32(b, at, true);
-  }
-
-  private static int u16(byte[] b, int at, boolean little) {
-    int b0 = b[at] & 0xFF;
-    int b1 = b[at + 1] & 0xFF;
-    return little ? (b1 << 8) | b0 : (b0 << 8) | b1;
-  }
-
-  private static long u32(byte[] b, int at, boolean little) {
-    long hi = u16(b, little ? at + 2 : at, little);
-    long lo = u16(b, little ? at : at + 2, little);
-    return (hi << 16) | lo;
+    return JpegMarkers.u32(b, at, true);
   }
 }

@@ -275,13 +275,15 @@ final class JpegMarkers {
     return ((b[at] & 0xFF) << 8) | (b[at + 1] & 0xFF);
   }
 
-  private static int u16(byte[] b, int at, boolean little) {
+  /** Unsigned 16-bit read, big- or little-endian (also used by ImageDecoder). */
+  static int u16(byte[] b, int at, boolean little) {
     int b0 = b[at] & 0xFF;
     int b1 = b[at + 1] & 0xFF;
     return little ? (b1 << 8) | b0 : (b0 << 8) | b1;
   }
 
-  private static long u32(byte[] b, int at, boolean little) {
+  /** Unsigned 32-bit read, big- or little-endian (also used by ImageDecoder). */
+  static long u32(byte[] b, int at, boolean little) {
     long hi = u16(b, little ? at + 2 : at, little);
     long lo = u16(b, little ? at : at + 2, little);
     return (hi << 16) | lo;
