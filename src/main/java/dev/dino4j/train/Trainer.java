@@ -28,7 +28,6 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.tensorflow.Graph;
 import org.tensorflow.Session;
-import org.tensorflow.proto.ConfigProto;
 
 /**
  * The DINO training loop, top to bottom in pipeline order: data, graph, schedules, resume, loop.
@@ -105,7 +104,7 @@ public final class Trainer {
       // ---- schedules, per step (teacher temperature per epoch) ----
       Schedules sched = Schedules.of(cfg, steps);
 
-      try (Session session = new Session(graph, sessionConfig(t.threads()))) {
+      try (Session session = new Session(graph, SessionOptions.of(t))) {
         // ---- resume or start fresh ----
         Checkpoints.State state;
         if (resumeFrom.isPresent()) {
@@ -286,14 +285,6 @@ public final class Trainer {
       throw new IllegalStateException("run directory " + runDir + " holds a checkpoint of a different run (" + ckpt
           + "):" + diff + "\nUse another train.output_dir, or the same config to resume.");
     }
-  }
-
-  static ConfigProto sessionConfig(int threads) {
-    ConfigProto.Builder b = ConfigProto.newBuilder();
-    if (threads > 0) {
-      b.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(1);
-    }
-    return b.build();
   }
 
   private static void writeString(Path p, String s) {
