@@ -12,9 +12,9 @@ import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
-import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 
@@ -32,7 +32,8 @@ public final class StepBenchmark {
    */
   public record Report(
       String name, String precision, int batchSize, int steps, double imagesPerSec, double stepMsMin,
-      double cpuMsPerStep, double gflopPerImage, double matmulGflops, double buildSeconds, long peakRssBytes, float lastLoss) {
+      double cpuMsPerStep, double gflopPerImage, double matmulGflops, double buildSeconds, long peakRssBytes,
+      float lastLoss) {
 
     public double achievedGflops() {
       return imagesPerSec * gflopPerImage;

@@ -28,6 +28,7 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.tensorflow.Graph;
 import org.tensorflow.Session;
+import org.tensorflow.proto.ConfigProto;
 
 /**
  * The DINO training loop, top to bottom in pipeline order: data, graph, schedules, resume, loop.
@@ -83,6 +84,8 @@ public final class Trainer {
     LOG.info("run directory {}\nresolved config:\n{}", runDir.toAbsolutePath(), configYaml);
     writeString(runDir.resolve("config.yaml"), configYaml);
     DinoConfig.Train t = cfg.train();
+    // threads and precision; fails here, before data and graph, if bf16 is asked of a CPU without it
+    ConfigProto sessionOptions = SessionOptions.of(t);
     Checkpoints checkpoints = new Checkpoints(runDir);
     Optional<Path> resumeFrom = checkpoints.latest();
     resumeFrom.ifPresent(this::checkCompatible);
@@ -104,7 +107,7 @@ public final class Trainer {
       // ---- schedules, per step (teacher temperature per epoch) ----
       Schedules sched = Schedules.of(cfg, steps);
 
-      try (Session session = new Session(graph, SessionOptions.of(t))) {
+      try (Session session = new Session(graph, sessionOptions)) {
         // ---- resume or start fresh ----
         Checkpoints.State state;
         if (resumeFrom.isPresent()) {
