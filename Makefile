@@ -10,6 +10,7 @@ WEIGHTS ?=
 WEIGHTS_OUT ?= weights.safetensors
 BENCH_CONFIG ?= configs/bench-a.yaml
 BENCH_STEPS ?= 20
+BENCH_ROUNDS ?= 1
 MVN ?= mvn -B -q
 MVN_TEST ?= mvn -B -ntp -Dstyle.color=never
 JAVA_OPTS ?= -Xmx8g
@@ -20,7 +21,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
 N ?= 2
-.PHONY: build test test-slow test-all train train-local-cluster bench bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark clean
+.PHONY: build test test-slow test-all train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark clean
 
 ## build: compile and collect the runtime classpath in target/lib
 build: target/.built
@@ -57,9 +58,16 @@ bench-local-cluster: build
 	bin/dino4j bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
 	scripts/local-cluster.sh $(N) bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
 
-## bench: training-step images/s, GFLOP/image, matmul peak, MFU and peak RSS for config A
+## bench: dino4j vs PyTorch (src/python/bench_torch.py in the venv), fp32 and bf16, alternating, config A:
+##   images/s, GFLOP/s, MFU against matmul peaks measured in the same run, peak RSS, ratios (~10 minutes)
 bench: build
-	bin/dino4j bench --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) $(ARGS)
+	bin/dino4j bench --compare --config $(BENCH_CONFIG) --steps $(BENCH_STEPS) --rounds $(BENCH_ROUNDS) \
+		--python "$$(scripts/python-venv.sh)" $(ARGS)
+
+## bench-vits: the same for ViT-S/16 at 224 px, 2 global + 8 local 96-px views, batch 32 (slow: ~1 img/s, ~15 GiB a run)
+bench-vits: build
+	bin/dino4j bench --compare --config configs/vit-s16-imagenet.yaml --set train.batch_size=32 --steps 3 --warmup 1 \
+		--rounds $(BENCH_ROUNDS) --python "$$(scripts/python-venv.sh)" $(ARGS)
 
 ## bench-data: data loading: decode and multi-crop ms/image, images/s per worker thread (ViT-S/16 views of generated 500x375 JPEGs), and the tiny recipe's share of step time waiting for data
 bench-data: build data

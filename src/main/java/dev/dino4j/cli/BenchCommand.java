@@ -1,22 +1,33 @@
 package dev.dino4j.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.train.Cluster;
+import dev.dino4j.train.SessionOptions;
 import dev.dino4j.train.StepBenchmark;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code dino4j bench}: training-step throughput, analytic FLOPs, measured matmul peak, MFU, peak RSS. */
+/**
+ * {@code dino4j bench}: training-step throughput, analytic FLOPs, measured matmul peaks, MFU, peak
+ * RSS; with {@code --compare}, side by side with the PyTorch step of src/python/bench_torch.py.
+ */
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
-    description = "Benchmark the training step on synthetic views (model step only, fp32).")
+    description = {
+      "Benchmark the training step on synthetic views (model step only) at the config's train.precision.",
+      "With --compare: dino4j and PyTorch (src/python/bench_torch.py), fp32 and bf16, alternating, each run in its"
+          + " own process, then images/s, GFLOP/s, MFU, peak RSS and the dino4j / PyTorch ratios."
+    })
 final class BenchCommand implements Callable<Integer> {
 
   @Option(names = {"-c", "--config"}, description = "Recipe to benchmark (default: configs/bench-a.yaml, config A).",
@@ -39,21 +50,74 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--task", description = "This process's worker index in --cluster.")
   Integer task;
 
+  @Option(names = "--json", description = "Print one JSON line instead of the table (what --compare reads).")
+  boolean json;
+
+  @Option(names = "--compare", description = "Run dino4j and PyTorch side by side, fp32 and bf16, alternating.")
+  boolean compare;
+
+  @Option(names = "--rounds", defaultValue = "1",
+      description = "With --compare: rounds of the four runs; ratios average over rounds (default ${DEFAULT-VALUE}).")
+  int rounds;
+
+  @Option(names = "--python", defaultValue = ".venv/bin/python",
+      description = "With --compare: the Python with torch (scripts/python-venv.sh prints it; default ${DEFAULT-VALUE}).")
+  String python;
+
+  @Option(names = "--torch-script", defaultValue = "src/python/bench_torch.py",
+      description = "With --compare: the PyTorch step (default ${DEFAULT-VALUE}).")
+  Path torchScript;
+
+  @Option(names = "--precisions", split = ",", defaultValue = "fp32,bf16",
+      description = "With --compare: precisions to run (default ${DEFAULT-VALUE}; bf16 only where the CPU has it).")
+  List<String> precisions;
+
   @Override
-  public Integer call() {
+  public Integer call() throws Exception {
     DinoConfig cfg = ConfigLoader.load(config, overrides);
     if ((cluster == null) != (task == null)) {
       throw new IllegalArgumentException("--cluster and --task go together");
     }
+    if (compare) {
+      if (cluster != null) {
+        throw new IllegalArgumentException("--compare runs on one machine; leave out --cluster");
+      }
+      new BenchComparison(config, overrides, cfg, steps, warmup, rounds, python, torchScript, precisions).run();
+      return 0;
+    }
     Cluster workers = cluster == null ? Cluster.single() : Cluster.fromYaml(cluster, task);
     int threads = cfg.train().threads();
-    double peak = StepBenchmark.matmulGflops(threads, 1024, 5);
+    boolean bf16 = SessionOptions.bf16Supported();
+    double fp32Peak = StepBenchmark.matmulGflops(threads, "fp32", 1024, 5);
+    double bf16Peak = bf16 ? StepBenchmark.matmulGflops(threads, "bf16", 1024, 5) : Double.NaN;
+    double peak = "bf16".equals(cfg.train().precision()) ? bf16Peak : fp32Peak;
     StepBenchmark.Report r = StepBenchmark.run(config.getFileName().toString(), cfg, warmup, steps, peak, workers);
     if (!workers.chief()) {
       return 0; // the chief prints the report
     }
-    System.out.printf(Locale.ROOT, "config            %s (batch %d, %d steps timed after %d warm-up)%n",
-        r.name(), r.batchSize(), steps, warmup);
+    if (json) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("framework", "dino4j");
+      m.put("precision", r.precision());
+      m.put("threads", threads);
+      m.put("batch", r.batchSize());
+      m.put("steps", steps);
+      m.put("warmup", warmup);
+      m.put("images_per_s", r.imagesPerSec());
+      m.put("step_ms", 1000.0 * r.batchSize() / r.imagesPerSec());
+      m.put("step_ms_min", r.stepMsMin());
+      m.put("cpu_ms_per_step", r.cpuMsPerStep());
+      m.put("gflop_per_image", r.gflopPerImage());
+      m.put("matmul_gflops_fp32", fp32Peak);
+      m.put("matmul_gflops_bf16", bf16 ? bf16Peak : null);
+      m.put("peak_rss_bytes", r.peakRssBytes());
+      m.put("build_s", r.buildSeconds());
+      m.put("last_loss", r.lastLoss());
+      System.out.println(new ObjectMapper().writeValueAsString(m));
+      return 0;
+    }
+    System.out.printf(Locale.ROOT, "config            %s (batch %d, %s, %d steps timed after %d warm-up)%n",
+        r.name(), r.batchSize(), r.precision(), steps, warmup);
     System.out.printf(Locale.ROOT, "workers           %d%s%n", r.workers(),
         r.workers() > 1 ? " (batch " + r.batchSize() / r.workers() + " each; images/s below counts all workers)" : "");
     System.out.printf(Locale.ROOT, "images/s          %.1f%n", r.imagesPerSec());
@@ -64,9 +128,10 @@ final class BenchCommand implements Callable<Integer> {
     }
     System.out.printf(Locale.ROOT, "GFLOP/image       %.2f (analytic, matmuls: student fwd+bwd + teacher fwd)%n", r.gflopPerImage());
     System.out.printf(Locale.ROOT, "achieved GFLOP/s  %.1f%n", r.achievedGflops());
-    System.out.printf(Locale.ROOT, "matmul GFLOP/s    %.1f (fp32 1024^3 matmuls, same threads, this run)%n", r.matmulGflops());
+    System.out.printf(Locale.ROOT, "matmul GFLOP/s    fp32 %.1f, bf16 %s (1024^3 matmuls, same threads, this run)%n",
+        fp32Peak, bf16 ? String.format(Locale.ROOT, "%.1f", bf16Peak) : "n/a (no bf16 on this CPU)");
     if (r.workers() == 1) {
-      System.out.printf(Locale.ROOT, "MFU               %.1f%%%n", 100 * r.mfu());
+      System.out.printf(Locale.ROOT, "MFU               %.1f%% (against the %s peak)%n", 100 * r.mfu(), r.precision());
     } else { // each worker measured its matmul peak while the others were busy too
       System.out.printf(Locale.ROOT, "MFU               n/a (workers measure the peak while sharing the machine)%n");
     }

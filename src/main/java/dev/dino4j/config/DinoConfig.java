@@ -245,7 +245,7 @@ public record DinoConfig(
       String outputDir, // run directory: checkpoints, logs, metrics, TensorBoard events
       int logEvery, // steps between log lines / TensorBoard points
       int saveEvery, // keep every N-th epoch's checkpoint besides the last; 0 = last only
-      String precision, // "fp32" (bf16 comes later)
+      String precision, // "fp32" | "bf16" (bfloat16 compute, float32 variables; CPUs with bf16 only)
       int threads) {} // TF intra-op threads; 0 = all cores
 
   /** k-NN evaluation during training. YAML section {@code eval}. */

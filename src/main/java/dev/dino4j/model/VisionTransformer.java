@@ -2,6 +2,7 @@ package dev.dino4j.model;
 
 import dev.dino4j.config.DinoConfig;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
@@ -208,7 +209,7 @@ public final class VisionTransformer {
             w.get("patch_embed.proj.weight"),
             List.of(1L, (long) d.patch(), (long) d.patch(), 1L),
             "VALID"); // [B, gh, gw, D]
-    patches = tf.math.add(patches, w.get("patch_embed.proj.bias"));
+    patches = tf.nn.biasAdd(patches, w.get("patch_embed.proj.bias")); // fuses into the conv
     patches = tf.reshape(patches, shape.of(tf, -1, TokenShape.PATCHES, dim)); // [B, N, D]
 
     // CLS token broadcast to the (dynamic) batch: zeros [B, 1, D] + cls_token.
@@ -221,34 +222,51 @@ public final class VisionTransformer {
 
     Operand<TFloat32> attention = null;
     List<Operand<TFloat32>> blockOutputs = new ArrayList<>();
+    // Beside the matmuls, the step's time goes to passes over the big activations, so every
+    // constant factor and affine map that can move onto a small weight tensor does: the LayerNorm
+    // gains and shifts fold into the qkv and fc1 weights, the attention scale into q's columns,
+    // GELU's two 1/sqrt(2) into fc1 and fc2. (Measured in README "Performance levers".)
+    float invSqrt2 = (float) (1 / Math.sqrt(2));
     for (int i = 0; i < d.depth(); i++) {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
-      Operand<TFloat32> h = Layers.layerNorm(bt, x, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"), LN_EPS);
+      Operand<TFloat32> h = Layers.normalize(bt, x, LN_EPS); // [B, 1+N, D]; norm1's affine is in qkv
       AttentionOut a = attention(bt, w, b, d, h, shape);
       attention = a.weights();
       x = tf.math.add(x, dropPath(bt, a.out(), dropPath, i));
-      h = Layers.layerNorm(bt, x, w.get(b + "norm2.weight"), w.get(b + "norm2.bias"), LN_EPS);
-      h = linearTokens(bt, h, shape, dim, d.mlpHidden(), w.get(b + "mlp.fc1.weight"), w.get(b + "mlp.fc1.bias"));
-      h = Layers.gelu(bt, h);
-      h = linearTokens(bt, h, shape, d.mlpHidden(), dim, w.get(b + "mlp.fc2.weight"), w.get(b + "mlp.fc2.bias"));
+      h = Layers.normalize(bt, x, LN_EPS); // [B, 1+N, D]; norm2's affine is in fc1
+      // Exact GELU(z) = 0.5 z (1 + erf(z / sqrt 2)) = (u + u erf(u)) / sqrt 2 with u = z / sqrt 2:
+      // fc1 computes u directly and fc2's weight takes the outer 1 / sqrt 2, which leaves 3 passes
+      // over the [B*T, 4D] hidden activations instead of 5 (and a shorter gradient).
+      Layers.Linear fc1 =
+          linear(w, b + "mlp.fc1").afterAffine(bt, w.get(b + "norm2.weight"), w.get(b + "norm2.bias"))
+              .scaled(bt, bt.constant(invSqrt2));
+      Operand<TFloat32> u = linearTokens(bt, h, shape, dim, d.mlpHidden(), fc1); // [B, 1+N, 4D]
+      h = bt.math.mul(u, bt.math.add(bt.math.erf(u), bt.constant(1f))); // [B, 1+N, 4D] = sqrt 2 GELU(z)
+      h = linearTokens(bt, h, shape, d.mlpHidden(), dim, linear(w, b + "mlp.fc2").inputScaled(bt, invSqrt2));
       x = tf.math.add(x, dropPath(bt, h, dropPath, d.depth() + i));
       blockOutputs.add(x); // [B, 1+N, D]
     }
-    x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, 1+N, D]
-    Operand<TFloat32> clsOut =
+    // LayerNorm is per token, so the CLS feature needs only the CLS row normalised; the training
+    // step never fetches the other tokens, and TF does not run what nothing asks for.
+    Operand<TFloat32> clsRow =
         tf.reshape(
             tf.slice(x, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})),
             tf.constant(new long[] {-1, dim})); // [B, D]
+    Operand<TFloat32> clsOut = Layers.layerNorm(tf, clsRow, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, D]
+    x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, 1+N, D]
     return new Output(clsOut, x, attention, List.copyOf(blockOutputs));
+  }
+
+  private static Layers.Linear linear(Params w, String prefix) {
+    return new Layers.Linear(w.get(prefix + ".weight"), w.get(prefix + ".bias"));
   }
 
   /** {@link Layers#linearTokens} with the token count from {@code shape}: [B, T, in] -> [B, T, out]. */
   private static Operand<TFloat32> linearTokens(
-      Ops tf, Operand<TFloat32> x, TokenShape shape, long in, long out, Operand<TFloat32> w,
-      Operand<TFloat32> b) {
+      Ops tf, Operand<TFloat32> x, TokenShape shape, long in, long out, Layers.Linear l) {
     Operand<TFloat32> flat = tf.reshape(x, tf.constant(new long[] {-1, in})); // [B*T, in]
-    Operand<TFloat32> y = Layers.linear(tf, flat, w, b); // [B*T, out]
+    Operand<TFloat32> y = Layers.linear(tf, flat, l); // [B*T, out]
     return tf.reshape(y, shape.of(tf, -1, TokenShape.TOKENS, out)); // [B, T, out]
   }
 
@@ -309,8 +327,15 @@ public final class VisionTransformer {
     int dim = d.embedDim();
     int heads = d.heads();
     int hd = d.headDim();
-    Operand<TFloat32> qkv =
-        linearTokens(tf, x, shape, dim, 3L * dim, w.get(b + "attn.qkv.weight"), w.get(b + "attn.qkv.bias")); // [B, N, 3D]
+    // x is normalised only: norm1's gain and shift fold into the qkv weights, and the softmax
+    // scale 1/sqrt(hd) into q's columns, so neither costs a pass over [B, N, D] or [B, H, N, N].
+    float[] columnScale = new float[3 * dim];
+    Arrays.fill(columnScale, 0, dim, (float) (1.0 / Math.sqrt(hd)));
+    Arrays.fill(columnScale, dim, 3 * dim, 1f);
+    Layers.Linear qkvLayer =
+        linear(w, b + "attn.qkv").afterAffine(tf, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"))
+            .scaled(tf, tf.constant(columnScale));
+    Operand<TFloat32> qkv = linearTokens(tf, x, shape, dim, 3L * dim, qkvLayer); // [B, N, 3D], q scaled
     qkv = tf.reshape(qkv, shape.of(tf, -1, TokenShape.TOKENS, 3, heads, hd)); // [B, N, 3, H, hd]
     qkv = tf.linalg.transpose(qkv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [3, B, H, N, hd]
     // split, not slice: Split's gradient is a Concat, Slice's a zero-Pad per part plus an AddN
@@ -321,13 +346,12 @@ public final class VisionTransformer {
     Operand<TFloat32> scores =
         tf.train.batchMatMul(
             parts.get(0), parts.get(1), TFloat32.class,
-            org.tensorflow.op.train.BatchMatMul.adjY(true)); // [B, H, N, N]
-    scores = tf.math.mul(scores, tf.constant((float) (1.0 / Math.sqrt(hd))));
+            org.tensorflow.op.train.BatchMatMul.adjY(true)); // [B, H, N, N], already scaled
     Operand<TFloat32> attn = tf.nn.softmax(scores); // [B, H, N, N]
     Operand<TFloat32> out = tf.train.batchMatMul(attn, parts.get(2), TFloat32.class); // [B, H, N, hd]
     out = tf.linalg.transpose(out, tf.constant(new int[] {0, 2, 1, 3})); // [B, N, H, hd]
     out = tf.reshape(out, shape.of(tf, -1, TokenShape.TOKENS, dim)); // [B, N, D]
-    out = linearTokens(tf, out, shape, dim, dim, w.get(b + "attn.proj.weight"), w.get(b + "attn.proj.bias"));
+    out = linearTokens(tf, out, shape, dim, dim, linear(w, b + "attn.proj"));
     return new AttentionOut(out, attn);
   }
 
@@ -358,7 +382,9 @@ public final class VisionTransformer {
       u = tf.slice(all, tf.constant(new int[] {0, dp.shard(), 0}), tf.constant(new int[] {-1, 1, -1})); // [views, 1, b]
       u = tf.reshape(u, maskShape); // [B, 1, 1]
     }
-    Operand<TFloat32> mask = tf.stopGradient(tf.math.floor(tf.math.add(u, tf.constant(keep))));
-    return tf.math.mul(tf.math.div(x, tf.constant(keep)), mask);
+    // floor(keep + u) / keep on [B, 1, 1], then one multiply over x rather than a divide and a multiply
+    Operand<TFloat32> scale =
+        tf.stopGradient(tf.math.div(tf.math.floor(tf.math.add(u, tf.constant(keep))), tf.constant(keep))); // [B, 1, 1]
+    return tf.math.mul(x, scale);
   }
 }

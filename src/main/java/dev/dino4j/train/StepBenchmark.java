@@ -4,6 +4,7 @@ import dev.dino4j.config.DinoConfig;
 import dev.dino4j.model.Flops;
 import dev.dino4j.model.Params;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
@@ -12,22 +13,29 @@ import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 
 /**
  * Measures the training step on synthetic views (model step only, no data loading) and the
- * machine's fp32 matmul throughput in the same process, so that MFU = achieved / measured peak.
+ * machine's fp32 and bf16 matmul throughput in the same process, so that MFU = achieved / measured
+ * peak at the step's precision.
  */
 public final class StepBenchmark {
 
-  /** One benchmark row. */
+  /**
+   * One benchmark row; {@code matmulGflops} is the peak at {@code precision}. {@code cpuMsPerStep}
+   * is the process's CPU time per timed step (all threads): on a machine shared with other jobs
+   * it is a steadier measure of the work a step takes than wall time.
+   */
   public record Report(
-      String name, int batchSize, double imagesPerSec, double gflopPerImage, double matmulGflops,
-      double buildSeconds, long peakRssBytes, float lastLoss, int workers, double stepSeconds,
-      double allReduceSeconds, long allReduceFloats) {
+      String name, String precision, int batchSize, int steps, double imagesPerSec, double stepMsMin,
+      double cpuMsPerStep, double gflopPerImage, double matmulGflops, double buildSeconds, long peakRssBytes,
+      float lastLoss, int workers, double stepSeconds, double allReduceSeconds, long allReduceFloats) {
 
     /** Share of a step a bare all-reduce of the step's payload takes (0 on one worker). */
     public double allReduceShare() {
@@ -46,10 +54,11 @@ public final class StepBenchmark {
   private StepBenchmark() {}
 
   /**
-   * fp32 GFLOP/s of a chain of [n, n] x [n, n] matmuls, best of {@code reps} timed runs, with the
-   * session threading the training step uses.
+   * GFLOP/s of a chain of [n, n] x [n, n] matmuls at {@code precision} ("fp32" or "bf16": the
+   * operands cast to bfloat16 once, the chain in bfloat16), best of {@code reps} timed runs, with
+   * the session threading the training step uses.
    */
-  public static double matmulGflops(int threads, int n, int reps) {
+  public static double matmulGflops(int threads, String precision, int n, int reps) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       Placeholder<TFloat32> a = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(n, n)));
@@ -57,9 +66,19 @@ public final class StepBenchmark {
       // A dependent chain p <- p b (b ~ N(0, 1/n) keeps the scale): 8 products per run hide the
       // call overhead, and no two nodes are identical, so Grappler cannot merge them.
       int chain = 8;
-      Operand<TFloat32> acc = a;
-      for (int i = 0; i < chain; i++) {
-        acc = tf.linalg.matMul(acc, b);
+      Operand<TFloat32> acc;
+      if ("bf16".equals(precision)) {
+        Operand<TBfloat16> bb = tf.dtypes.cast(b, TBfloat16.class);
+        Operand<TBfloat16> p = tf.dtypes.cast(a, TBfloat16.class);
+        for (int i = 0; i < chain; i++) {
+          p = tf.linalg.matMul(p, bb);
+        }
+        acc = tf.dtypes.cast(p, TFloat32.class);
+      } else {
+        acc = a;
+        for (int i = 0; i < chain; i++) {
+          acc = tf.linalg.matMul(acc, b);
+        }
       }
       acc = tf.sum(acc, tf.constant(new int[] {0, 1}));
       float[] data = new float[n * n];
@@ -70,9 +89,9 @@ public final class StepBenchmark {
         scaled[i] = (float) (r.nextGaussian() / Math.sqrt(n));
       }
       double best = Double.MAX_VALUE;
-      try (Session s = new Session(g, Trainer.sessionConfig(threads));
-          TFloat32 ta = TFloat32.tensorOf(Shape.of(n, n), org.tensorflow.ndarray.buffer.DataBuffers.of(data, true, false));
-          TFloat32 tb = TFloat32.tensorOf(Shape.of(n, n), org.tensorflow.ndarray.buffer.DataBuffers.of(scaled, true, false))) {
+      try (Session s = new Session(g, SessionOptions.of(threads, "fp32"));
+          TFloat32 ta = TFloat32.tensorOf(Shape.of(n, n), DataBuffers.of(data, true, false));
+          TFloat32 tb = TFloat32.tensorOf(Shape.of(n, n), DataBuffers.of(scaled, true, false))) {
         for (int i = 0; i < reps + 1; i++) {
           long t0 = System.nanoTime();
           try (Result res = s.runner().feed(a, ta).feed(b, tb).fetch(acc).run()) {
@@ -88,7 +107,10 @@ public final class StepBenchmark {
     }
   }
 
-  /** Times {@code steps} training steps after {@code warmup} untimed ones. */
+  /**
+   * Times {@code steps} training steps after {@code warmup} untimed ones, at the config's
+   * train.precision; {@code matmulGflops} is the peak MFU is taken against.
+   */
   public static Report run(String name, DinoConfig cfg, int warmup, int steps, double matmulGflops) {
     return run(name, cfg, warmup, steps, matmulGflops, Cluster.single());
   }
@@ -119,7 +141,7 @@ public final class StepBenchmark {
             AllReduce.PROBE, "Div", cluster.collectiveTimeoutSeconds()), tf.constant(0));
       }
       double build = (System.nanoTime() - t0) / 1e9;
-      ConfigProto config = Trainer.sessionConfig(cfg.train().threads());
+      ConfigProto config = SessionOptions.of(cfg.train());
       try (Session s = cluster.distributed() ? cluster.openSession(g, config) : new Session(g, config)) {
         if (cluster.chief()) {
           dino.initialize(s, 0);
@@ -129,17 +151,26 @@ public final class StepBenchmark {
           dino.copyFromChief(s);
         }
         float loss = Float.NaN;
-        long start = 0;
+        double total = 0;
+        double fastest = Double.MAX_VALUE;
+        long cpuStart = 0;
         for (int i = 0; i < warmup + steps; i++) {
-          if (i == warmup) {
-            start = System.nanoTime();
-          }
           DinoGraph.StepInputs in = new DinoGraph.StepInputs(1e-4f, 0.04f, 0.996f, 0.04f, false, 0, i);
+          if (i == warmup) {
+            cpuStart = processCpuNanos();
+          }
+          long start = System.nanoTime();
           loss = dino.runStep(s, globals, locals, b, in, false).loss();
+          double secs = (System.nanoTime() - start) / 1e9;
+          if (i >= warmup) {
+            total += secs;
+            fastest = Math.min(fastest, secs);
+          }
         }
-        double secs = (System.nanoTime() - start) / 1e9;
+        double cpuMs = (processCpuNanos() - cpuStart) / 1e6 / steps;
         double allReduce = 0;
         if (probe != null) {
+          long start = 0;
           for (int i = 0; i < warmup + steps; i++) {
             if (i == warmup) {
               start = System.nanoTime();
@@ -148,10 +179,16 @@ public final class StepBenchmark {
           }
           allReduce = (System.nanoTime() - start) / 1e9 / steps;
         }
-        return new Report(name, global, steps * (double) global / secs, Flops.trainStepPerImage(cfg) / 1e9, matmulGflops,
-            build, peakRssBytes(), loss, cluster.size(), secs / steps, allReduce, cluster.distributed() ? payload : 0);
+        return new Report(name, cfg.train().precision(), global, steps, steps * (double) global / total, 1000 * fastest,
+            cpuMs, Flops.trainStepPerImage(cfg) / 1e9, matmulGflops, build, peakRssBytes(), loss, cluster.size(),
+            total / steps, allReduce, cluster.distributed() ? payload : 0);
       }
     }
+  }
+
+  /** CPU time of this process so far, all threads (TF's native pools included). */
+  private static long processCpuNanos() {
+    return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
   }
 
   /** Peak resident set size of this process (VmHWM), or -1 where /proc is not available. */

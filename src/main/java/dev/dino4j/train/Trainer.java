@@ -121,6 +121,8 @@ public final class Trainer {
       LOG.info("{} of {} workers {}: {} of each global batch of {}{}", cluster.describe(cluster.task()), cluster.size(),
           cluster.workers(), localBatch, t.batchSize(), chief ? "; chief: writes checkpoints, metrics and events" : "");
     }
+    // threads and precision; fails here, before data and graph, if bf16 is asked of a CPU without it
+    ConfigProto sessionOptions = SessionOptions.of(t);
     Checkpoints checkpoints = new Checkpoints(runDir);
     // only the chief reads and writes checkpoints; the others get its variables at start-up
     Optional<Path> resumeFrom = chief ? checkpoints.latest() : Optional.empty();
@@ -155,7 +157,7 @@ public final class Trainer {
       // ---- schedules, per step (teacher temperature per epoch) ----
       Schedules sched = Schedules.of(cfg, steps);
 
-      try (Session session = openSession(graph, sessionConfig(t.threads()))) {
+      try (Session session = openSession(graph, sessionOptions)) {
         // ---- resume or start fresh (the chief), then every worker takes the chief's variables ----
         Checkpoints.State state;
         if (!chief) {
@@ -463,13 +465,6 @@ public final class Trainer {
     return s.strip();
   }
 
-  static ConfigProto sessionConfig(int threads) {
-    ConfigProto.Builder b = ConfigProto.newBuilder();
-    if (threads > 0) {
-      b.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(1);
-    }
-    return b.build();
-  }
 
   private static void writeString(Path p, String s) {
     try {

@@ -75,7 +75,8 @@ class ConfigValidatorTest {
           data.bad_files=ignore                | data.bad_files = "ignore"               | must be one of skip, fail
           data.max_pixels=0                    | data.max_pixels = 0                     | must be >= 1
           data.split=val                       | data.split = "val"                      | must be one of train, test
-          train.precision=bf16                 | train.precision = "bf16"                | must be one of fp32
+          train.precision=fp16                 | train.precision = "fp16"                | must be one of fp32, bf16
+          train.precision=bf61                 | train.precision = "bf61"                | did you mean "bf16"?
           train.log_every=0                    | train.log_every = 0                     | must be >= 1
           train.save_every=-1                  | train.save_every = -1                   | must be >= 0
           train.threads=-1                     | train.threads = -1                      | must be >= 0

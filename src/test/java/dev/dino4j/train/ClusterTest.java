@@ -114,7 +114,7 @@ class ClusterTest {
         List<Operand<TFloat32>> mean = AllReduce.mean(tf, c, List.of(a, b),
             List.of(org.tensorflow.ndarray.Shape.of(2, 2), org.tensorflow.ndarray.Shape.scalar()), 7, 30);
         Operand<TInt64> sum = AllReduce.reduce(tf, c, tf.constant(new long[] {c.task() + 1L, 1L << 40}), 8, "Id", 30);
-        try (Session s = c.openSession(g, Trainer.sessionConfig(1));
+        try (Session s = c.openSession(g, SessionOptions.of(1, "fp32"));
             Result r = s.runner().fetch(mean.get(0)).fetch(mean.get(1)).fetch(sum).run()) {
           float[] m = GraphRunner.toArray((TFloat32) r.get(0));
           TInt64 sm = (TInt64) r.get(2);
@@ -180,7 +180,7 @@ class ClusterTest {
     Trajectory one;
     try (Graph g = new Graph()) {
       DinoGraph dg = new DinoGraph(g, cfg);
-      try (Session s = new Session(g, Trainer.sessionConfig(1))) {
+      try (Session s = new Session(g, SessionOptions.of(1, "fp32"))) {
         dg.initialize(s, 5);
         one = train(s, dg, globals, locals, b, steps);
       }
@@ -189,7 +189,7 @@ class ClusterTest {
     List<Trajectory> two = onEachWorker(loopback(2, 30), c -> {
       try (Graph g = new Graph()) {
         DinoGraph dg = new DinoGraph(g, cfg, c);
-        try (Session s = c.openSession(g, Trainer.sessionConfig(1))) {
+        try (Session s = c.openSession(g, SessionOptions.of(1, "fp32"))) {
           if (c.chief()) {
             dg.initialize(s, 5);
           }

@@ -1,0 +1,52 @@
+package dev.dino4j.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.dino4j.config.ConfigException;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.RewriterConfig;
+
+/** train.precision and train.threads as session options; bf16 refused where the CPU lacks it. */
+class SessionOptionsTest {
+
+  @Test
+  void bf16OnACpuWithoutBf16InstructionsIsAConfigErrorNamingThePrecisionKey() {
+    ConfigException e =
+        assertThrows(ConfigException.class,
+            () -> SessionOptions.requireSupported("bf16", Set.of("avx2", "avx512f", "fma")));
+    assertEquals(List.of("train.precision"), e.keys());
+    assertTrue(e.getMessage().startsWith("train.precision = bf16: "), e.getMessage());
+    assertTrue(e.getMessage().contains("avx512_bf16") && e.getMessage().contains("amx_bf16"), e.getMessage());
+    assertTrue(e.getMessage().contains("use train.precision = fp32"), e.getMessage());
+  }
+
+  @Test
+  void bf16IsAcceptedWithEitherFlagAndFp32Everywhere() {
+    SessionOptions.requireSupported("bf16", Set.of("avx512_bf16"));
+    SessionOptions.requireSupported("bf16", Set.of("amx_bf16", "amx_tile"));
+    SessionOptions.requireSupported("fp32", Set.of());
+  }
+
+  @Test
+  void bf16TurnsOnTheOneDnnMixedPrecisionRewriteAndFp32LeavesGrapplerAlone() {
+    ConfigProto bf16 = SessionOptions.of(2, "bf16");
+    RewriterConfig rw = bf16.getGraphOptions().getRewriteOptions();
+    assertEquals(RewriterConfig.Toggle.ON, rw.getAutoMixedPrecisionOnednnBfloat16());
+    assertEquals(RewriterConfig.Toggle.OFF, rw.getRemapping());
+    assertEquals(2, bf16.getIntraOpParallelismThreads());
+    assertEquals(1, bf16.getInterOpParallelismThreads());
+    ConfigProto fp32 = SessionOptions.of(0, "fp32");
+    assertFalse(fp32.hasGraphOptions());
+    assertEquals(0, fp32.getIntraOpParallelismThreads(), "0 threads = TF's default pools");
+  }
+
+  @Test
+  void cpuFlagsAreReadFromProcCpuinfo() {
+    // Every x86-64 CPU reports sse2; elsewhere (no /proc) the set is empty and bf16 is refused.
+    Set<String> flags = SessionOptions.cpuFlags();
+    assertTrue(flags.isEmpty() || flags.contains("sse2") || flags.contains("fp"), flags.toString());
+  }
+}
