@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.model.Flops;
 import dev.dino4j.train.SessionOptions;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -15,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * {@code dino4j bench --compare}: dino4j's step and the PyTorch step of src/python/bench_torch.py
@@ -191,11 +194,29 @@ final class BenchComparison {
     return cmd;
   }
 
-  /** Runs one benchmark process; its stderr passes through, the last stdout line is its JSON result. */
+  /**
+   * Runs one benchmark process; its stderr passes through but for TF's absl INFO lines (one or
+   * two per graph function from the bf16 rewrite, ~180 a run, that TF_CPP_MIN_LOG_LEVEL does not
+   * govern); the last stdout line is its JSON result.
+   */
   private static JsonNode launch(List<String> cmd) throws IOException, InterruptedException {
-    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    Process p = new ProcessBuilder(cmd).start();
+    Thread errors = new Thread(() -> {
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
+        for (String line; (line = r.readLine()) != null; ) {
+          if (!ABSL_INFO.matcher(line).find()) {
+            System.err.println(line);
+          }
+        }
+      } catch (IOException e) {
+        // the process is gone; its exit code says what happened
+      }
+    });
+    errors.setDaemon(true);
+    errors.start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
     int code = p.waitFor();
+    errors.join(5000);
     String last = out.substring(out.lastIndexOf('\n') + 1);
     if (code != 0 || !last.startsWith("{")) {
       throw new IllegalStateException("benchmark run failed (exit " + code + "): " + String.join(" ", cmd)
@@ -203,6 +224,8 @@ final class BenchComparison {
     }
     return JSON.readTree(last);
   }
+
+  static final Pattern ABSL_INFO = Pattern.compile("^I\\d{4} [\\d:. ]+\\d+ \\w+\\.cc:\\d+\\]");
 
   private static double best(List<JsonNode> rows, String framework, String key) {
     double best = 0;
