@@ -11,6 +11,7 @@ WEIGHTS_OUT ?= weights.safetensors
 BENCH_CONFIG ?= configs/bench-a.yaml
 BENCH_STEPS ?= 20
 BENCH_ROUNDS ?= 1
+ACCURACY_RUN ?= runs/accuracy
 MVN ?= mvn -B -q
 MVN_TEST ?= mvn -B -ntp -Dstyle.color=never
 JAVA_OPTS ?= -Xmx8g
@@ -21,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
 N ?= 2
-.PHONY: build test test-slow test-all train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark clean
+.PHONY: build test test-slow test-all train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark accuracy clean
 
 ## build: compile and collect the runtime classpath in target/lib
 build: target/.built
@@ -85,6 +86,12 @@ export: build
 ## eval: k-NN (10/20/100/200-NN, T = 0.07) of RUN's teacher on its dataset's test split; features cached in RUN/features
 eval: build
 	bin/dino4j knn $(RUN) --features-dir $(RUN)/features $(ARGS)
+
+## accuracy: the accuracy benchmark: train the tiny recipe for its fixed budget into ACCURACY_RUN (resumes if
+##   stopped; a finished run is not retrained), then eval-benchmark on the full test set with the training time
+accuracy: build
+	$(MAKE) --no-print-directory train CONFIG=configs/fmnist-tiny.yaml OUT=$(ACCURACY_RUN)
+	bin/dino4j eval-benchmark $(ACCURACY_RUN) --features-dir $(ACCURACY_RUN)/features
 
 ## eval-benchmark: 20-NN top-1 on the Fashion-MNIST test set: RUN's teacher vs raw pixels vs the same ViT at random init
 eval-benchmark: build

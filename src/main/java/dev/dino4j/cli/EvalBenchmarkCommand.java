@@ -1,15 +1,20 @@
 package dev.dino4j.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.data.ImageDataset;
 import dev.dino4j.eval.Backbones;
 import dev.dino4j.eval.EvalData;
 import dev.dino4j.eval.Knn;
 import dev.dino4j.eval.KnnEvaluation;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -92,8 +97,42 @@ final class EvalBenchmarkCommand implements Callable<Integer> {
       sb.append(String.format(Locale.ROOT, "| %-40s | %5d | %6.2f%% | %6.2f%% | %7.1fs |%n", r.name(), r.o().dim(),
           res.top1(), res.top5(), secs));
     }
-    sb.append(String.format(Locale.ROOT, "total %.1f s%n", (System.nanoTime() - start) / 1e9));
+    trainingTime(run).ifPresent(sb::append);
+    sb.append(String.format(Locale.ROOT, "evaluation total %.1f s%n", (System.nanoTime() - start) / 1e9));
     System.out.print(sb);
     return 0;
+  }
+
+  /**
+   * "training: E epochs, S steps, H h M min" from the run's metrics.jsonl (the sum of its
+   * epoch_end seconds: step time incl. data waits, without the in-training k-NN checks), so the
+   * table says what training budget bought the accuracy. Empty when there is no such file.
+   */
+  static Optional<String> trainingTime(Path runOrCheckpoint) throws IOException {
+    Path dir = runOrCheckpoint;
+    for (int up = 0; up < 3 && dir != null && !Files.isRegularFile(dir.resolve("metrics.jsonl")); up++) {
+      dir = dir.toAbsolutePath().getParent(); // a checkpoint folder sits in RUN/checkpoints/
+    }
+    if (dir == null || !Files.isRegularFile(dir.resolve("metrics.jsonl"))) {
+      return Optional.empty();
+    }
+    ObjectMapper json = new ObjectMapper();
+    double seconds = 0;
+    int epochs = 0;
+    long steps = 0;
+    for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"))) {
+      if (line.isBlank()) {
+        continue;
+      }
+      JsonNode n = json.readTree(line);
+      if (n.has("epoch_end")) {
+        seconds += n.get("seconds").asDouble();
+        epochs = Math.max(epochs, n.get("epoch_end").asInt() + 1);
+      } else if (n.has("step")) {
+        steps = Math.max(steps, n.get("step").asLong());
+      }
+    }
+    return Optional.of(String.format(Locale.ROOT, "training: %d epoch(s), last logged step %d, %d h %02d min (%s)%n", epochs,
+        steps, (long) seconds / 3600, ((long) seconds % 3600) / 60, dir.resolve("metrics.jsonl")));
   }
 }
