@@ -243,6 +243,9 @@ public final class Trainer {
     boolean chief = cluster.chief();
     float lastLoss = Float.NaN;
     KnnMonitor knn = chief ? knnMonitor() : null;
+    if (start.epoch() >= epochs) {
+      LOG.info("the run has finished all {} epochs; nothing to train (raise train.epochs to go on)", epochs);
+    }
     for (int epoch = start.epoch(); epoch < epochs; epoch++) {
       int first = epoch == start.epoch() ? start.stepInEpoch() : 0;
       Progress bar = new Progress(System.err, String.format(Locale.ROOT, "epoch %d/%d", epoch + 1, epochs), first, steps, batch, "img");

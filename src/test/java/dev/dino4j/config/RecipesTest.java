@@ -2,6 +2,7 @@ package dev.dino4j.config;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -24,7 +25,9 @@ class RecipesTest {
     assertEquals(new DinoConfig.Head(4096, 512, 128, 3, true), c.head());
     assertEquals(10, c.train().epochs());
     assertEquals(64, c.train().batchSize());
-    assertEquals(1, c.optim().warmupEpochs());
+    assertEquals(3, c.optim().warmupEpochs());
+    assertEquals(312, c.train().stepsPerEpoch());
+    assertTrue(c.optim().freezeLastLayer() >= c.train().epochs(), "prototypes never trained");
     assertEquals("runs/fmnist-tiny", c.train().outputDir());
     ConfigLoaderTest.assertRoundTrip(c);
   }
