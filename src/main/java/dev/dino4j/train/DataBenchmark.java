@@ -225,6 +225,7 @@ public final class DataBenchmark {
               List.of(
                   "train.output_dir=" + runDir,
                   "train.epochs=1",
+                  "optim.warmup_epochs=1", // recipes may warm up over more epochs than this one
                   "train.steps_per_epoch=" + steps,
                   "eval.knn_every=0")); // k-NN runs after the timed epoch: it would only cost time
       ImageDataset dataset = ImageDataset.open(cfg.data());

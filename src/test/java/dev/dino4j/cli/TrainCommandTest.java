@@ -61,7 +61,7 @@ class TrainCommandTest {
     assumeTrue(Files.isDirectory(FASHION_MNIST), "Fashion-MNIST not installed (make data)");
     Path run = tmp.resolve("run");
     Run r = cli("train", "--config", "configs/fmnist-tiny.yaml", "--output", run.toString(),
-        "--set", "train.epochs=2", "--set", "train.steps_per_epoch=4", "--set", "train.batch_size=16",
+        "--set", "train.epochs=2", "--set", "optim.warmup_epochs=1", "--set", "train.steps_per_epoch=4", "--set", "train.batch_size=16",
         "--set", "train.log_every=1", "--set", "eval.knn_every=2", "--set", "eval.knn_train_limit=300",
         "--set", "eval.knn_test_limit=100");
     assertEquals(0, r.code(), r.err());
@@ -86,7 +86,7 @@ class TrainCommandTest {
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-cp", System.getProperty("java.class.path"), Main.class.getName(),
         "train", "--config", "configs/fmnist-tiny.yaml", "--output", run.toString(),
-        "--set", "train.epochs=1", "--set", "train.steps_per_epoch=400", "--set", "train.batch_size=8",
+        "--set", "train.epochs=1", "--set", "optim.warmup_epochs=1", "--set", "train.steps_per_epoch=400", "--set", "train.batch_size=8",
         "--set", "train.log_every=1"));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(tmp.resolve("first.out").toFile());

@@ -2,6 +2,7 @@ package dev.dino4j.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.DinoConfig;
@@ -12,6 +13,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.List;
 import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -47,5 +49,15 @@ class DataBenchmarkTest {
     assertEquals(2, t.loader().get(1).workers());
     assertEquals(4, t.loader().get(0).images(), "one epoch of 4 images in batches of 2");
     assertTrue(t.loader().get(1).imagesPerSec() > 0, t.toString());
+  }
+
+  @Test
+  @Tag("slow")
+  void dataWaitTrainsTheShippedRecipeForAFewSteps(@TempDir Path tmp) throws IOException {
+    assumeTrue(Files.isDirectory(Path.of("/usr/share/datasets/fashion-mnist")), "Fashion-MNIST not installed (make data)");
+    // the recipe warms up over more epochs than the one epoch this trains: must still be accepted
+    DataBenchmark.TrainingWait w = DataBenchmark.trainingWait(Path.of("configs/fmnist-tiny.yaml"), 3, tmp);
+    assertEquals(3, w.steps());
+    assertEquals(64, w.batchSize());
   }
 }
