@@ -8,6 +8,7 @@ import dev.dino4j.eval.Backbones;
 import dev.dino4j.eval.EvalData;
 import dev.dino4j.eval.Knn;
 import dev.dino4j.eval.KnnEvaluation;
+import dev.dino4j.train.Checkpoints;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -109,18 +110,15 @@ final class EvalBenchmarkCommand implements Callable<Integer> {
    * table says what training budget bought the accuracy. Empty when there is no such file.
    */
   static Optional<String> trainingTime(Path runOrCheckpoint) throws IOException {
-    Path dir = runOrCheckpoint;
-    for (int up = 0; up < 3 && dir != null && !Files.isRegularFile(dir.resolve("metrics.jsonl")); up++) {
-      dir = dir.toAbsolutePath().getParent(); // a checkpoint folder sits in RUN/checkpoints/
-    }
-    if (dir == null || !Files.isRegularFile(dir.resolve("metrics.jsonl"))) {
+    Path metrics = Checkpoints.runDirOf(runOrCheckpoint).resolve("metrics.jsonl");
+    if (!Files.isRegularFile(metrics)) {
       return Optional.empty();
     }
     ObjectMapper json = new ObjectMapper();
     double seconds = 0;
     int epochs = 0;
     long steps = 0;
-    for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"))) {
+    for (String line : Files.readAllLines(metrics)) {
       if (line.isBlank()) {
         continue;
       }
@@ -133,6 +131,6 @@ final class EvalBenchmarkCommand implements Callable<Integer> {
       }
     }
     return Optional.of(String.format(Locale.ROOT, "training: %d epoch(s), last logged step %d, %d h %02d min (%s)%n", epochs,
-        steps, (long) seconds / 3600, ((long) seconds % 3600) / 60, dir.resolve("metrics.jsonl")));
+        steps, (long) seconds / 3600, ((long) seconds % 3600) / 60, metrics));
   }
 }

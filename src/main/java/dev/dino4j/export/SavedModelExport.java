@@ -264,11 +264,7 @@ public final class SavedModelExport {
 
   /** The run directory's name: RUN or RUN/checkpoints/ckpt-N -> RUN. */
   static String defaultName(Path source) {
-    Path p = source.toAbsolutePath().normalize();
-    if (p.getParent() != null && p.getParent().getFileName() != null
-        && p.getParent().getFileName().toString().equals("checkpoints") && p.getParent().getParent() != null) {
-      p = p.getParent().getParent();
-    }
+    Path p = Checkpoints.runDirOf(source);
     return p.getFileName() == null ? "model" : p.getFileName().toString();
   }
 

@@ -53,6 +53,17 @@ public final class Checkpoints {
     return dir;
   }
 
+  /** The run directory of a run or of one of its checkpoints: RUN or RUN/checkpoints/ckpt-N -> RUN (absolute). */
+  public static Path runDirOf(Path runOrCheckpoint) {
+    Path p = runOrCheckpoint.toAbsolutePath().normalize();
+    Path parent = p.getParent();
+    if (parent != null && parent.getFileName() != null && parent.getFileName().toString().equals("checkpoints")
+        && parent.getParent() != null) {
+      return parent.getParent();
+    }
+    return p;
+  }
+
   /** Saves all variables plus state and config; returns the checkpoint folder. */
   public Path save(Session session, State state, String configYaml, int saveEvery) {
     try {
