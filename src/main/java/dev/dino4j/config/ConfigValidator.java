@@ -179,6 +179,10 @@ public final class ConfigValidator {
     atLeast("train.save_every", t.saveEvery(), 0);
     oneOf("train.precision", t.precision(), PRECISIONS);
     atLeast("train.threads", t.threads(), 0);
+    atLeast("train.towers", t.towers(), 0);
+    if (t.towers() > 0 && t.batchSize() % t.towers() != 0) {
+      throw fail("train.towers", t.towers(), "must divide train.batch_size (" + t.batchSize() + ") into equal parts");
+    }
   }
 
   private static void eval(DinoConfig.Eval e) {

@@ -168,7 +168,10 @@ public final class Defaults {
         // precision: fp32 runs everywhere; bf16 (bfloat16 compute, float32 master weights) needs
         // AVX512-BF16 or AMX; measured 1.4-1.6x faster steps here, its loss within 2% of fp32
         "fp32",
-        // threads: TF intra-op threads; 0 = all cores
+        // threads: TF threads in all; 0 = all cores
+        0,
+        // towers: 0 = auto, one tower of >= 16 samples per core (2 here): measured faster than
+        // every op split over the cores (README, "Performance levers")
         0);
   }
 

@@ -246,7 +246,8 @@ public record DinoConfig(
       int logEvery, // steps between log lines / TensorBoard points
       int saveEvery, // keep every N-th epoch's checkpoint besides the last; 0 = last only
       String precision, // "fp32" | "bf16" (bfloat16 compute, float32 variables; CPUs with bf16 only)
-      int threads) {} // TF intra-op threads; 0 = all cores
+      int threads, // TF threads in all; 0 = all cores
+      int towers) {} // equal parts of the batch built as separate chains, one thread each; 0 = auto
 
   /** k-NN evaluation during training. YAML section {@code eval}. */
   public record Eval(

@@ -22,6 +22,7 @@ import org.tensorflow.op.math.Mean;
 import org.tensorflow.op.core.Sum;
 import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tensorflow.types.TString;
 
@@ -85,6 +86,8 @@ public final class DinoGraph {
   private final Op writeEvalScalar;
 
   private final Graph graph;
+  /** Equal parts of this worker's batch, each forward/backward chain built separately (train.towers). */
+  public final int towers;
   private final List<Placeholder<TFloat32>> initValues = new ArrayList<>();
   private final List<Op> initStudent = new ArrayList<>();
   private final Op initRest;
@@ -140,37 +143,74 @@ public final class DinoGraph {
     seed = in.withName("seed").placeholder(TInt64.class, Placeholder.shape(Shape.of(2)));
     stopRequest = in.withName("stop_request").placeholderWithDefault(in.constant(0f), Shape.scalar());
 
-    // ---- student: every view; one backbone pass per crop resolution ----
-    Ops st = tf.withSubScope("student_forward");
+    // ---- towers: this worker's batch split into equal parts, each a chain of its own ----
+    // One tower per core, each op on one thread, keeps both cores busy with big single-threaded
+    // ops instead of splitting every op (small ones included) over the cores (README, "Performance
+    // levers"). The math is the data-parallel one below: equal shards, mean of the per-shard terms.
+    int localBatch = cluster.localBatch(cfg.train().batchSize());
+    towers = SessionOptions.towers(cfg.train(), localBatch);
     double[] rates = VisionTransformer.DropPath.linearRates(dims.depth(), cfg.model().dropPathRate());
-    Operand<TFloat32> features =
-        VisionTransformer.forward(st.withSubScope("global"), student, dims, globals, aug.globalSize(),
-                new VisionTransformer.DropPath(rates, seed, 0, 2, cluster.size(), cluster.task()))
-            .cls(); // [2B, D]
-    if (nLocal > 0) {
-      Operand<TFloat32> localFeatures =
-          VisionTransformer.forward(st.withSubScope("local"), student, dims, locals, aug.localSize(),
-                  new VisionTransformer.DropPath(rates, seed, 1, nLocal, cluster.size(), cluster.task()))
-              .cls(); // [nB, D]
-      features = st.concat(List.of(features, localFeatures), st.constant(0)); // [V*B, D]
-    }
-    studentLogits = DinoHead.forward(st.withSubScope("head"), student, headCfg, features); // [V*B, K]
-
-    // ---- teacher: only the 2 global views, no stochastic depth, no gradient ----
-    Ops te = tf.withSubScope("teacher_forward");
-    Operand<TFloat32> teacherFeatures =
-        VisionTransformer.forward(te, teacher, dims, globals, aug.globalSize(), null).cls(); // [2B, D]
-    teacherLogits = te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2B, K]
-
-    // ---- loss with the OLD center ----
     Ops lo = tf.withSubScope("loss");
-    DinoLoss.Terms terms =
-        DinoLoss.build(lo, studentLogits, teacherLogits, centerRead, teacherTemp,
-            (float) cfg.loss().studentTemp(), views, k);
-    Operand<TFloat32> localLoss = terms.loss();
-    Operand<TFloat32> localEntropy = terms.teacherEntropy();
+    List<Operand<TFloat32>> towerLosses = new ArrayList<>();
+    List<Operand<TFloat32>> towerEntropies = new ArrayList<>();
+    List<Operand<TFloat32>> towerCenters = new ArrayList<>();
+    List<Operand<TFloat32>> towerStudentLogits = new ArrayList<>();
+    List<Operand<TFloat32>> towerTeacherLogits = new ArrayList<>();
+    for (int t = 0; t < towers; t++) {
+      Ops tw = towers == 1 ? tf : tf.withSubScope("tower_" + t);
+      Operand<TFloat32> towerGlobals = towers == 1 ? globals : towerRows(tw, globals, 2, towers, t);
+      Operand<TFloat32> towerLocals =
+          nLocal == 0 || towers == 1 ? locals : towerRows(tw, locals, nLocal, towers, t);
+      int shards = cluster.size() * towers;
+      int shard = cluster.task() * towers + t;
+
+      // ---- student: every view; one backbone pass per crop resolution ----
+      Ops st = tw.withSubScope("student_forward");
+      Operand<TFloat32> features =
+          VisionTransformer.forward(st.withSubScope("global"), student, dims, towerGlobals, aug.globalSize(),
+                  new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard))
+              .cls(); // [2b, D]
+      if (nLocal > 0) {
+        Operand<TFloat32> localFeatures =
+            VisionTransformer.forward(st.withSubScope("local"), student, dims, towerLocals, aug.localSize(),
+                    new VisionTransformer.DropPath(rates, seed, 1, nLocal, shards, shard))
+                .cls(); // [nb, D]
+        features = st.concat(List.of(features, localFeatures), st.constant(0)); // [V*b, D]
+      }
+      Operand<TFloat32> s = DinoHead.forward(st.withSubScope("head"), student, headCfg, features); // [V*b, K]
+
+      // ---- teacher: only the 2 global views, no stochastic depth, no gradient ----
+      Ops te = tw.withSubScope("teacher_forward");
+      Operand<TFloat32> teacherFeatures =
+          VisionTransformer.forward(te, teacher, dims, towerGlobals, aug.globalSize(), null).cls(); // [2b, D]
+      Operand<TFloat32> t2 =
+          te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2b, K]
+
+      // ---- loss with the OLD center ----
+      DinoLoss.Terms terms =
+          DinoLoss.build(towers == 1 ? lo : lo.withSubScope("tower_" + t), s, t2, centerRead, teacherTemp,
+              (float) cfg.loss().studentTemp(), views, k);
+      towerLosses.add(terms.loss());
+      towerEntropies.add(terms.teacherEntropy());
+      towerStudentLogits.add(s);
+      towerTeacherLogits.add(t2);
+      // batch statistic for the center, from this step's teacher logits (before any update)
+      towerCenters.add(
+          dino.math.div(
+              dino.sum(t2, dino.constant(new int[] {0}), Sum.keepDims(true)),
+              dino.dtypes.cast(
+                  dino.slice(dino.shape(t2), dino.constant(new int[] {0}), dino.constant(new int[] {1})),
+                  TFloat32.class))); // [1, K]
+    }
+    Operand<TFloat32> localLoss = towerMean(lo, towerLosses, "tower_mean");
+    Operand<TFloat32> localEntropy = towerMean(lo, towerEntropies, "tower_mean_entropy");
+    Operand<TFloat32> localCenter = towerMean(dino, towerCenters, "tower_mean_center");
+    studentLogits = towerConcat(tf.withSubScope("student_forward"), towerStudentLogits, views, k);
+    teacherLogits = towerConcat(tf.withSubScope("teacher_forward"), towerTeacherLogits, 2, k);
 
     // ---- gradients for the student's trainable parameters only ----
+    // (of the towers' mean: each tower's backward is again a chain of its own; they meet in the
+    // per-parameter sums)
     List<Params.Param> trainable = optimizer.trainable();
     List<Operand<?>> xs = new ArrayList<>();
     for (Params.Param p : trainable) {
@@ -181,14 +221,6 @@ public final class DinoGraph {
     for (int i = 0; i < trainable.size(); i++) {
       localGradients.add(grads.<TFloat32>dy(i));
     }
-
-    // Batch statistic for the center, from this step's teacher logits (before any update).
-    Operand<TFloat32> localCenter =
-        dino.math.div(
-            dino.sum(teacherLogits, dino.constant(new int[] {0}), Sum.keepDims(true)),
-            dino.dtypes.cast(
-                dino.slice(dino.shape(teacherLogits), dino.constant(new int[] {0}), dino.constant(new int[] {1})),
-                TFloat32.class)); // [1, K]
 
     // ---- across workers: the mean of every shard's gradients and statistics (equal shards) ----
     Operand<TFloat32> batchCenter;
@@ -409,6 +441,39 @@ public final class DinoGraph {
     try (Result r = session.runner().fetch(globalStep).run()) {
       return ((TInt64) r.get(0)).getLong();
     }
+  }
+
+  /**
+   * Tower {@code t}'s rows of view-major {@code x} [views * b, ...]: samples [t * b / towers, (t + 1) *
+   * b / towers) of each view, again view-major [views * b / towers, ...].
+   */
+  private static Operand<TFloat32> towerRows(Ops tf, Operand<TFloat32> x, int views, int towers, int t) {
+    Operand<TInt32> rest = tf.slice(tf.shape(x), tf.constant(new int[] {1}), tf.constant(new int[] {-1})); // [H, W, C]
+    Operand<TFloat32> split =
+        tf.reshape(x, tf.concat(List.of(tf.constant(new int[] {views, towers, -1}), rest), tf.constant(0)));
+    Operand<TFloat32> mine =
+        tf.slice(split, tf.constant(new int[] {0, t, 0, 0, 0, 0}), tf.constant(new int[] {-1, 1, -1, -1, -1, -1}));
+    return tf.reshape(mine, tf.concat(List.of(tf.constant(new int[] {-1}), rest), tf.constant(0)));
+  }
+
+  /** The towers' [views * b', K] logits back in the worker's view-major order [views * b, K]. */
+  private static Operand<TFloat32> towerConcat(Ops tf, List<Operand<TFloat32>> parts, int views, int k) {
+    if (parts.size() == 1) {
+      return parts.get(0);
+    }
+    List<Operand<TFloat32>> byView = new ArrayList<>();
+    for (Operand<TFloat32> p : parts) {
+      byView.add(tf.reshape(p, tf.constant(new long[] {views, -1, k}))); // [views, b', K]
+    }
+    return tf.reshape(tf.concat(byView, tf.constant(1)), tf.constant(new long[] {-1, k}));
+  }
+
+  /** Mean of the towers' equal-weight terms; the one tower's term itself when there is one. */
+  private static Operand<TFloat32> towerMean(Ops tf, List<Operand<TFloat32>> parts, String name) {
+    if (parts.size() == 1) {
+      return parts.get(0);
+    }
+    return tf.withName(name).math.div(tf.math.addN(parts), tf.constant((float) parts.size()));
   }
 
   public Graph graph() {

@@ -28,16 +28,59 @@ public final class SessionOptions {
 
   private SessionOptions() {}
 
-  /** The ConfigProto for {@code train.threads} and {@code train.precision}; fails if bf16 is asked of a CPU without it. */
-  public static ConfigProto of(DinoConfig.Train t) {
+  /** Smallest tower {@code train.towers: 0} makes: smaller matmuls lose more than the threads gain. */
+  public static final int MIN_AUTO_TOWER_BATCH = 16;
+
+  /**
+   * The ConfigProto for {@code train.threads}, {@code train.towers} and {@code train.precision} of
+   * a graph fed {@code localBatch} samples a step; fails if bf16 is asked of a CPU without it.
+   */
+  public static ConfigProto of(DinoConfig.Train t, int localBatch) {
     requireSupported(t.precision(), cpuFlags());
-    return of(t.threads(), t.precision());
+    return of(t.threads(), towers(t, localBatch), t.precision());
   }
 
-  /** threads = 0: TF's default pools (all cores); precision "fp32" or "bf16". */
+  /** As {@link #of(DinoConfig.Train, int)} for one process fed the whole train.batch_size. */
+  public static ConfigProto of(DinoConfig.Train t) {
+    return of(t, t.batchSize());
+  }
+
+  /**
+   * The number of towers for a graph fed {@code localBatch} samples: train.towers when set (it must
+   * divide the batch), else one per core the session uses, each of at least {@link
+   * #MIN_AUTO_TOWER_BATCH} samples and all of equal size (1 when that allows no split).
+   */
+  public static int towers(DinoConfig.Train t, int localBatch) {
+    if (t.towers() > 0) {
+      if (localBatch % t.towers() != 0) {
+        throw new ConfigException(List.of("train.towers"), "train.towers = " + t.towers() + " must divide this"
+            + " process's batch of " + localBatch + " samples into equal parts");
+      }
+      return t.towers();
+    }
+    for (int n = Math.min(cores(t.threads()), localBatch / MIN_AUTO_TOWER_BATCH); n > 1; n--) {
+      if (localBatch % n == 0) {
+        return n;
+      }
+    }
+    return 1;
+  }
+
+  /** threads = 0: TF's default pools (all cores); precision "fp32" or "bf16"; one tower. */
   public static ConfigProto of(int threads, String precision) {
+    return of(threads, 1, precision);
+  }
+
+  /**
+   * threads = 0: all cores. With one tower, each op is spread over the threads (threads = 0: TF's
+   * default pools); with several, each op runs on one thread and the towers side by side.
+   */
+  public static ConfigProto of(int threads, int towers, String precision) {
     ConfigProto.Builder b = ConfigProto.newBuilder();
-    if (threads > 0) {
+    if (towers > 1) {
+      // inter-op threads run the towers' chains side by side, each op single-threaded
+      b.setIntraOpParallelismThreads(Math.max(1, cores(threads) / towers)).setInterOpParallelismThreads(towers);
+    } else if (threads > 0) {
       // One inter-op thread: the step is a chain of big ops, each already spread over all cores by
       // oneDNN/Eigen; running independent ops side by side only makes them fight for the cores.
       b.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(1);
@@ -54,6 +97,10 @@ public final class SessionOptions {
                       .setRemapping(RewriterConfig.Toggle.OFF)));
     }
     return b.build();
+  }
+
+  private static int cores(int threads) {
+    return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
   }
 
   /**

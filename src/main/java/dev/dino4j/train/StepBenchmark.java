@@ -141,7 +141,7 @@ public final class StepBenchmark {
             AllReduce.PROBE, "Div", cluster.collectiveTimeoutSeconds()), tf.constant(0));
       }
       double build = (System.nanoTime() - t0) / 1e9;
-      ConfigProto config = SessionOptions.of(cfg.train());
+      ConfigProto config = SessionOptions.of(cfg.train(), b);
       try (Session s = cluster.distributed() ? cluster.openSession(g, config) : new Session(g, config)) {
         if (cluster.chief()) {
           dino.initialize(s, 0);

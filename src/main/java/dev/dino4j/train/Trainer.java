@@ -122,7 +122,7 @@ public final class Trainer {
           cluster.workers(), localBatch, t.batchSize(), chief ? "; chief: writes checkpoints, metrics and events" : "");
     }
     // threads and precision; fails here, before data and graph, if bf16 is asked of a CPU without it
-    ConfigProto sessionOptions = SessionOptions.of(t);
+    ConfigProto sessionOptions = SessionOptions.of(t, localBatch);
     Checkpoints checkpoints = new Checkpoints(runDir);
     // only the chief reads and writes checkpoints; the others get its variables at start-up
     Optional<Path> resumeFrom = chief ? checkpoints.latest() : Optional.empty();
@@ -150,9 +150,10 @@ public final class Trainer {
       // ---- graph: student, teacher, loss, AdamW, EMA, center in one step op ----
       long buildStart = System.nanoTime();
       DinoGraph dino = new DinoGraph(graph, cfg, cluster);
-      LOG.info("graph built in {} s: student {} parameters ({} trainable tensors), K = {}",
+      LOG.info("graph built in {} s: student {} parameters ({} trainable tensors), K = {}, {}",
           String.format(Locale.ROOT, "%.1f", (System.nanoTime() - buildStart) / 1e9), dino.student.count(),
-          dino.optimizer.trainable().size(), cfg.head().outDim());
+          dino.optimizer.trainable().size(), cfg.head().outDim(),
+          dino.towers == 1 ? "one tower" : dino.towers + " towers of " + localBatch / dino.towers + " samples, one thread each");
 
       // ---- schedules, per step (teacher temperature per epoch) ----
       Schedules sched = Schedules.of(cfg, steps);

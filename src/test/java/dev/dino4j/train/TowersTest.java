@@ -1,0 +1,134 @@
+package dev.dino4j.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.dino4j.config.ConfigException;
+import dev.dino4j.config.DinoConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * train.towers: the batch split into equal chains inside one graph is the same step as one chain
+ * (stochastic depth included), and the session runs the towers side by side on one thread each.
+ */
+class TowersTest {
+
+  private static final int B = 4;
+
+  private static DinoConfig withTowers(DinoConfig c, int threads, int towers) {
+    DinoConfig.Train t = c.train();
+    return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
+        new DinoConfig.Train(t.epochs(), B, t.seed(), t.stepsPerEpoch(), t.outputDir(), t.logEvery(),
+            t.saveEvery(), t.precision(), threads, towers),
+        c.eval());
+  }
+
+  /** Per step: loss, entropy, the logits in the worker's view-major order; then every variable. */
+  private static List<float[]> run(DinoConfig cfg, int steps) {
+    DinoConfig.Augment a = cfg.augment();
+    float[] globals = GraphRunner.gaussian(2L * B * a.globalSize() * a.globalSize() * 3, 21);
+    float[] locals = GraphRunner.gaussian((long) a.localCrops() * B * a.localSize() * a.localSize() * 3, 22);
+    List<float[]> out = new ArrayList<>();
+    try (Graph g = new Graph()) {
+      DinoGraph dg = new DinoGraph(g, cfg);
+      assertEquals(SessionOptions.towers(cfg.train(), B), dg.towers);
+      try (Session s = new Session(g, SessionOptions.of(cfg.train()))) {
+        dg.initialize(s, 3);
+        for (int step = 0; step < steps; step++) {
+          try (var f = GraphRunner.Feed.of(dg, globals, locals, B, a.globalSize(), a.localSize(), 2e-3f, 0.04f,
+                  0.99f, 0.04f, false, step);
+              Result r = f.into(s.runner(), dg).addTarget(dg.trainStep).fetch(dg.loss).fetch(dg.teacherEntropy)
+                  .fetch(dg.studentLogits).fetch(dg.teacherLogits).run()) {
+            for (int i = 0; i < 4; i++) {
+              out.add(GraphRunner.toArray((TFloat32) r.get(i)));
+            }
+          }
+        }
+        List<Operand<TFloat32>> state = new ArrayList<>();
+        state.add(dg.center);
+        out.add(GraphRunner.fetch(s, state).get(0));
+        for (Map<String, float[]> vars : List.of(GraphRunner.values(s, dg.student), GraphRunner.values(s, dg.teacher))) {
+          out.addAll(vars.values());
+        }
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void twoTowersTakeTheSameStepsAsOneChain() {
+    // drop path on, two local crops: the towers must draw the masks one chain would and keep
+    // each view's samples in order
+    DinoConfig base = TestConfigs.tiny(2, 0.2, 3.0, "unused");
+    List<float[]> one = run(withTowers(base, 1, 1), 3);
+    List<float[]> two = run(withTowers(base, 2, 2), 3);
+    assertEquals(one.size(), two.size());
+    for (int i = 0; i < one.size(); i++) {
+      float[] x = one.get(i);
+      float[] y = two.get(i);
+      assertEquals(x.length, y.length, "tensor " + i);
+      double scale = 0;
+      double diff = 0;
+      for (int j = 0; j < x.length; j++) {
+        scale = Math.max(scale, Math.abs(x[j]));
+        diff = Math.max(diff, Math.abs(x[j] - y[j]));
+      }
+      // float sums in another order: ~1e-7 relative; AdamW then scales every update to ~lr
+      // (2e-3) whatever the gradient's size, so a weight whose gradient is near float noise may
+      // move by up to a percent of one update differently
+      assertTrue(diff <= 1e-4 * Math.max(scale, 1e-3) + 2e-5, "tensor " + i + ": max diff " + diff + " at scale " + scale);
+      if (Boolean.getBoolean("towers.print")) {
+        System.out.printf("tensor %d: max diff %.2e at scale %.2e%n", i, diff, scale);
+      }
+    }
+    // and the weights did move, so the comparison means something: the state after 3 steps
+    // (from index 12 on: center, student, teacher) against the initial state
+    List<float[]> init = run(withTowers(base, 1, 1), 0);
+    double moved = 0;
+    for (int i = 1; i < init.size(); i++) {
+      for (int j = 0; j < init.get(i).length; j++) {
+        moved = Math.max(moved, Math.abs(init.get(i)[j] - one.get(12 + i)[j]));
+      }
+    }
+    assertTrue(moved > 1e-3, "largest weight change " + moved);
+  }
+
+  @Test
+  void autoSplitsIntoOneTowerPerCoreOfAtLeast16Samples() {
+    DinoConfig.Train t = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 2, 0);
+    assertEquals(2, SessionOptions.towers(t, 64));
+    assertEquals(1, SessionOptions.towers(t, 31), "16 + 15: no equal split of at least 16");
+    assertEquals(1, SessionOptions.towers(t, 16));
+    DinoConfig.Train four = new DinoConfig.Train(1, 96, 0, 0, "runs/x", 1, 0, "fp32", 4, 0);
+    assertEquals(3, SessionOptions.towers(four, 48), "4 does not divide 48 into parts of >= 16; 3 does");
+    DinoConfig.Train one = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 1, 0);
+    assertEquals(1, SessionOptions.towers(one, 64), "one thread: one tower");
+  }
+
+  @Test
+  void explicitTowersMustDivideTheProcessBatch() {
+    DinoConfig.Train t = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 0, 3);
+    ConfigException e = assertThrows(ConfigException.class, () -> SessionOptions.towers(t, 64));
+    assertEquals(List.of("train.towers"), e.keys());
+    assertTrue(e.getMessage().contains("64"), e.getMessage());
+    assertEquals(4, SessionOptions.towers(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 0, 4), 64));
+  }
+
+  @Test
+  void towersRunSideBySideOnOneThreadEach() {
+    ConfigProto p = SessionOptions.of(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 4, 2));
+    assertEquals(2, p.getIntraOpParallelismThreads(), "4 threads over 2 towers");
+    assertEquals(2, p.getInterOpParallelismThreads());
+    ConfigProto single = SessionOptions.of(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 2, 1));
+    assertEquals(2, single.getIntraOpParallelismThreads());
+    assertEquals(1, single.getInterOpParallelismThreads());
+  }
+}
