@@ -165,10 +165,27 @@ public final class ConfigLoader {
     }
     DinoConfig config = bind(settings);
     try {
-      return ConfigValidator.validate(config);
+      ConfigValidator.validate(config);
     } catch (ConfigException e) {
       throw withOrigins(e, settings);
     }
+    return resolvePrecision(config);
+  }
+
+  /**
+   * train.precision "auto" made concrete for this machine when the config is loaded, so that the
+   * logged and saved config says what ran (and a resume elsewhere is checked against it).
+   */
+  private static DinoConfig resolvePrecision(DinoConfig c) {
+    DinoConfig.Train t = c.train();
+    String precision = CpuFeatures.resolvePrecision(t.precision(), CpuFeatures.flags());
+    if (precision.equals(t.precision())) {
+      return c;
+    }
+    return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
+        new DinoConfig.Train(t.epochs(), t.batchSize(), t.seed(), t.stepsPerEpoch(), t.outputDir(), t.logEvery(),
+            t.saveEvery(), precision, t.threads(), t.towers()),
+        c.eval());
   }
 
   /** The file's keys, each checked against the schema, with the line it is on. */

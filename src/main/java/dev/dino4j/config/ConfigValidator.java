@@ -30,7 +30,7 @@ public final class ConfigValidator {
    * {@code train.precision}: float32, or bfloat16 compute with float32 master weights (Grappler's
    * oneDNN rewrite; whether the CPU has bf16 instructions is checked when the session is made).
    */
-  public static final List<String> PRECISIONS = List.of("fp32", "bf16");
+  public static final List<String> PRECISIONS = List.of("fp32", "bf16", "auto");
 
   /** Returns {@code config} if every value is usable; throws on the first one that is not. */
   public static DinoConfig validate(DinoConfig config) {

@@ -1,13 +1,10 @@
 package dev.dino4j.train;
 
 import dev.dino4j.config.ConfigException;
+import dev.dino4j.config.CpuFeatures;
 import dev.dino4j.config.DinoConfig;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
-import java.util.TreeSet;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.GraphOptions;
 import org.tensorflow.proto.RewriterConfig;
@@ -24,7 +21,7 @@ import org.tensorflow.proto.RewriterConfig;
 public final class SessionOptions {
 
   /** CPU flags of the instructions oneDNN's bf16 kernels need (AVX512-BF16 dot products or AMX tiles). */
-  public static final List<String> BF16_CPU_FLAGS = List.of("avx512_bf16", "amx_bf16");
+  public static final List<String> BF16_CPU_FLAGS = CpuFeatures.BF16_FLAGS;
 
   private SessionOptions() {}
 
@@ -36,8 +33,9 @@ public final class SessionOptions {
    * a graph fed {@code localBatch} samples a step; fails if bf16 is asked of a CPU without it.
    */
   public static ConfigProto of(DinoConfig.Train t, int localBatch) {
-    requireSupported(t.precision(), cpuFlags());
-    return of(t.threads(), towers(t, localBatch), t.precision());
+    String precision = CpuFeatures.resolvePrecision(t.precision(), cpuFlags()); // loaded configs are resolved already
+    requireSupported(precision, cpuFlags());
+    return of(t.threads(), towers(t, localBatch), precision);
   }
 
   /** As {@link #of(DinoConfig.Train, int)} for one process fed the whole train.batch_size. */
@@ -120,23 +118,11 @@ public final class SessionOptions {
 
   /** Whether this machine's CPU can run {@code train.precision = bf16}. */
   public static boolean bf16Supported() {
-    Set<String> flags = cpuFlags();
-    return BF16_CPU_FLAGS.stream().anyMatch(flags::contains);
+    return CpuFeatures.bf16(cpuFlags());
   }
 
   /** The flags of the first CPU in /proc/cpuinfo; empty where there is no such file (not Linux). */
   static Set<String> cpuFlags() {
-    Set<String> flags = new TreeSet<>();
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-        if (line.startsWith("flags")) {
-          flags.addAll(List.of(line.substring(line.indexOf(':') + 1).trim().split("\\s+")));
-          break;
-        }
-      }
-    } catch (IOException e) {
-      // no /proc: no flags known, so bf16 is refused with the message above
-    }
-    return flags;
+    return CpuFeatures.flags();
   }
 }

@@ -3,6 +3,9 @@ package dev.dino4j.train;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.dino4j.config.ConfigException;
+import dev.dino4j.config.ConfigLoader;
+import dev.dino4j.config.CpuFeatures;
+import dev.dino4j.config.DinoConfig;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -41,6 +44,22 @@ class SessionOptionsTest {
     ConfigProto fp32 = SessionOptions.of(0, "fp32");
     assertFalse(fp32.hasGraphOptions());
     assertEquals(0, fp32.getIntraOpParallelismThreads(), "0 threads = TF's default pools");
+  }
+
+  @Test
+  void autoPrecisionIsBf16WhereTheCpuHasItAndFp32Elsewhere() {
+    assertEquals("bf16", CpuFeatures.resolvePrecision("auto", Set.of("avx512f", "amx_bf16")));
+    assertEquals("bf16", CpuFeatures.resolvePrecision("auto", Set.of("avx512_bf16")));
+    assertEquals("fp32", CpuFeatures.resolvePrecision("auto", Set.of("avx2", "avx512f")));
+    assertEquals("fp32", CpuFeatures.resolvePrecision("fp32", Set.of("amx_bf16")));
+    assertEquals("bf16", CpuFeatures.resolvePrecision("bf16", Set.of()), "explicit bf16 stays, and is refused later");
+  }
+
+  @Test
+  void aLoadedConfigSaysWhichPrecisionAutoBecameOnThisMachine() throws Exception {
+    DinoConfig c = ConfigLoader.fromYaml("train:\n  precision: auto\n", List.of());
+    assertEquals(SessionOptions.bf16Supported() ? "bf16" : "fp32", c.train().precision());
+    assertTrue(ConfigLoader.toYaml(c).contains("precision: \"" + c.train().precision() + "\""), ConfigLoader.toYaml(c));
   }
 
   @Test
