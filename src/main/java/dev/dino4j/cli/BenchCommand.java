@@ -100,6 +100,7 @@ final class BenchCommand implements Callable<Integer> {
       m.put("framework", "dino4j");
       m.put("precision", r.precision());
       m.put("threads", threads);
+      m.put("towers", SessionOptions.towers(cfg.train(), r.batchSize() / r.workers()));
       m.put("batch", r.batchSize());
       m.put("steps", steps);
       m.put("warmup", warmup);
@@ -116,8 +117,8 @@ final class BenchCommand implements Callable<Integer> {
       System.out.println(new ObjectMapper().writeValueAsString(m));
       return 0;
     }
-    System.out.printf(Locale.ROOT, "config            %s (batch %d, %s, %d steps timed after %d warm-up)%n",
-        r.name(), r.batchSize(), r.precision(), steps, warmup);
+    System.out.printf(Locale.ROOT, "config            %s (batch %d, %s, %d tower(s), %d steps timed after %d warm-up)%n",
+        r.name(), r.batchSize(), r.precision(), SessionOptions.towers(cfg.train(), r.batchSize() / r.workers()), steps, warmup);
     System.out.printf(Locale.ROOT, "workers           %d%s%n", r.workers(),
         r.workers() > 1 ? " (batch " + r.batchSize() / r.workers() + " each; images/s below counts all workers)" : "");
     System.out.printf(Locale.ROOT, "images/s          %.1f%n", r.imagesPerSec());
