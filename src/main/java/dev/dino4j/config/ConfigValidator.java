@@ -28,7 +28,8 @@ public final class ConfigValidator {
 
   /**
    * {@code train.precision}: float32, or bfloat16 compute with float32 master weights (Grappler's
-   * oneDNN rewrite; whether the CPU has bf16 instructions is checked when the session is made).
+   * oneDNN rewrite; whether the CPU has bf16 instructions is checked when the session is made), or
+   * auto: bf16 where the CPU has it, else fp32 (made concrete when the config is loaded).
    */
   public static final List<String> PRECISIONS = List.of("fp32", "bf16", "auto");
 

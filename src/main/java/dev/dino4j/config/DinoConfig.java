@@ -245,7 +245,7 @@ public record DinoConfig(
       String outputDir, // run directory: checkpoints, logs, metrics, TensorBoard events
       int logEvery, // steps between log lines / TensorBoard points
       int saveEvery, // keep every N-th epoch's checkpoint besides the last; 0 = last only
-      String precision, // "fp32" | "bf16" (bfloat16 compute, float32 variables; CPUs with bf16 only)
+      String precision, // "fp32" | "bf16" (bfloat16 compute, float32 variables; CPUs with bf16 only) | "auto" (resolved at load)
       int threads, // TF threads in all; 0 = all cores
       int towers) {} // equal parts of the batch built as separate chains, one thread each; 0 = auto
 

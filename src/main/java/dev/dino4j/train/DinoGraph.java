@@ -205,8 +205,8 @@ public final class DinoGraph {
     Operand<TFloat32> localLoss = towerMean(lo, towerLosses, "tower_mean");
     Operand<TFloat32> localEntropy = towerMean(lo, towerEntropies, "tower_mean_entropy");
     Operand<TFloat32> localCenter = towerMean(dino, towerCenters, "tower_mean_center");
-    studentLogits = towerConcat(tf.withSubScope("student_forward"), towerStudentLogits, views, k);
-    teacherLogits = towerConcat(tf.withSubScope("teacher_forward"), towerTeacherLogits, 2, k);
+    studentLogits = towerConcat(tf, "student_forward", towerStudentLogits, views, k);
+    teacherLogits = towerConcat(tf, "teacher_forward", towerTeacherLogits, 2, k);
 
     // ---- gradients for the student's trainable parameters only ----
     // (of the towers' mean: each tower's backward is again a chain of its own; they meet in the
@@ -457,10 +457,11 @@ public final class DinoGraph {
   }
 
   /** The towers' [views * b', K] logits back in the worker's view-major order [views * b, K]. */
-  private static Operand<TFloat32> towerConcat(Ops tf, List<Operand<TFloat32>> parts, int views, int k) {
+  private static Operand<TFloat32> towerConcat(Ops ops, String scope, List<Operand<TFloat32>> parts, int views, int k) {
     if (parts.size() == 1) {
       return parts.get(0);
     }
+    Ops tf = ops.withSubScope(scope);
     List<Operand<TFloat32>> byView = new ArrayList<>();
     for (Operand<TFloat32> p : parts) {
       byView.add(tf.reshape(p, tf.constant(new long[] {views, -1, k}))); // [views, b', K]

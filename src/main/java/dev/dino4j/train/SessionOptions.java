@@ -33,8 +33,9 @@ public final class SessionOptions {
    * a graph fed {@code localBatch} samples a step; fails if bf16 is asked of a CPU without it.
    */
   public static ConfigProto of(DinoConfig.Train t, int localBatch) {
-    String precision = CpuFeatures.resolvePrecision(t.precision(), cpuFlags()); // loaded configs are resolved already
-    requireSupported(precision, cpuFlags());
+    Set<String> flags = cpuFlags();
+    String precision = CpuFeatures.resolvePrecision(t.precision(), flags); // loaded configs are resolved already
+    requireSupported(precision, flags);
     return of(t.threads(), towers(t, localBatch), precision);
   }
 
@@ -106,7 +107,7 @@ public final class SessionOptions {
    * and the step gets slower, not faster, and rounds as if it were bf16.
    */
   public static void requireSupported(String precision, Set<String> cpuFlags) {
-    if ("bf16".equals(precision) && BF16_CPU_FLAGS.stream().noneMatch(cpuFlags::contains)) {
+    if ("bf16".equals(precision) && !CpuFeatures.bf16(cpuFlags)) {
       throw new ConfigException(
           List.of("train.precision"),
           "train.precision = bf16: this CPU has no bfloat16 instructions (none of the flags "
