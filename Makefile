@@ -22,20 +22,26 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
 N ?= 2
-.PHONY: build test test-slow test-all train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark accuracy clean
+.PHONY: build kernels test test-slow test-all train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark accuracy clean
 
-## build: compile and collect the runtime classpath in target/lib
-build: target/.built
+## build: compile, collect the runtime classpath in target/lib, build the fused kernels
+build: target/.built kernels
 target/.built: $(SOURCES)
 	$(MVN) -DskipTests package
 	@touch $@
 
-## test: the default test suite (unit + numeric reference tests), about 5 minutes
-test:
+## kernels: dino4j's fused LayerNorm and bias+GELU ops, target/native/libdino4j_kernels.so (needs
+##   g++; without one training uses TF's stock ops, and says so in its log)
+kernels: target/native/libdino4j_kernels.so
+target/native/libdino4j_kernels.so: src/main/native/dino4j_kernels.cc src/main/native/tf_kernel_api.h scripts/build-kernels.sh target/.built
+	scripts/build-kernels.sh
+
+## test: the default test suite (unit + numeric reference tests), about 7 minutes
+test: build
 	$(MVN_TEST) test
 
 ## test-slow: end-to-end tests tagged "slow" (CLI training runs); CI runs these too
-test-slow:
+test-slow: build
 	$(MVN_TEST) test -Dtest.excludedGroups= -Dtest.groups=slow -Dsurefire.failIfNoSpecifiedTests=false
 
 test-all: test test-slow

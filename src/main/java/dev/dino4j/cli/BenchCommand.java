@@ -101,6 +101,7 @@ final class BenchCommand implements Callable<Integer> {
       m.put("precision", r.precision());
       m.put("threads", threads);
       m.put("towers", SessionOptions.towers(cfg.train(), r.batchSize() / r.workers()));
+      m.put("kernels", kernels(cfg, r.batchSize() / r.workers()));
       m.put("batch", r.batchSize());
       m.put("steps", steps);
       m.put("warmup", warmup);
@@ -117,8 +118,9 @@ final class BenchCommand implements Callable<Integer> {
       System.out.println(new ObjectMapper().writeValueAsString(m));
       return 0;
     }
-    System.out.printf(Locale.ROOT, "config            %s (batch %d, %s, %d tower(s), %d steps timed after %d warm-up)%n",
-        r.name(), r.batchSize(), r.precision(), SessionOptions.towers(cfg.train(), r.batchSize() / r.workers()), steps, warmup);
+    System.out.printf(Locale.ROOT, "config            %s (batch %d, %s, %d tower(s), %s ops, %d steps timed after %d warm-up)%n",
+        r.name(), r.batchSize(), r.precision(), SessionOptions.towers(cfg.train(), r.batchSize() / r.workers()),
+        kernels(cfg, r.batchSize() / r.workers()), steps, warmup);
     System.out.printf(Locale.ROOT, "workers           %d%s%n", r.workers(),
         r.workers() > 1 ? " (batch " + r.batchSize() / r.workers() + " each; images/s below counts all workers)" : "");
     System.out.printf(Locale.ROOT, "images/s          %.1f%n", r.imagesPerSec());
@@ -140,5 +142,10 @@ final class BenchCommand implements Callable<Integer> {
     System.out.printf(Locale.ROOT, "graph build       %.1f s%n", r.buildSeconds());
     System.out.printf(Locale.ROOT, "last loss         %.4f%n", r.lastLoss());
     return 0;
+  }
+
+  /** "fused" or "stock": the LayerNorm/GELU ops a graph fed localBatch samples uses (train.kernels). */
+  static String kernels(DinoConfig cfg, int localBatch) {
+    return SessionOptions.fusedKernels(cfg.train(), SessionOptions.towers(cfg.train(), localBatch)) ? "fused" : "stock";
   }
 }

@@ -100,9 +100,10 @@ final class BenchComparison {
     DinoConfig.Augment a = cfg.augment();
     System.out.printf(Locale.ROOT, "%nconfig %s: batch %d, 2 global %d-px + %d local %d-px views, %.2f GFLOP/image"
             + " (analytic matmuls), %d timed steps after %d warm-up, %d round(s), runs alternating; dino4j in %d"
-            + " tower(s)%n",
+            + " tower(s), %s LayerNorm/GELU ops%n",
         configPath, cfg.train().batchSize(), a.globalSize(), a.localCrops(), a.localSize(), gflopPerImage, steps,
-        warmup, rounds, SessionOptions.towers(cfg.train(), cfg.train().batchSize()));
+        warmup, rounds, SessionOptions.towers(cfg.train(), cfg.train().batchSize()),
+        BenchCommand.kernels(cfg, cfg.train().batchSize()));
     Map<String, Double> peak = new LinkedHashMap<>();
     for (String precision : precisions) {
       double tf = best(peaks, "dino4j", "matmul_gflops_" + precision);

@@ -33,6 +33,9 @@ public final class ConfigValidator {
    */
   public static final List<String> PRECISIONS = List.of("fp32", "bf16", "auto");
 
+  /** {@code train.kernels}: dino4j's fused ops where they pay (auto), always, or never. */
+  public static final List<String> KERNELS = List.of("auto", "fused", "stock");
+
   /** Returns {@code config} if every value is usable; throws on the first one that is not. */
   public static DinoConfig validate(DinoConfig config) {
     train(config.train()); // first: the epoch-count checks below are relative to train.epochs
@@ -181,6 +184,7 @@ public final class ConfigValidator {
     oneOf("train.precision", t.precision(), PRECISIONS);
     atLeast("train.threads", t.threads(), 0);
     atLeast("train.towers", t.towers(), 0);
+    oneOf("train.kernels", t.kernels(), KERNELS);
     if (t.towers() > 0 && t.batchSize() % t.towers() != 0) {
       throw fail("train.towers", t.towers(), "must divide train.batch_size (" + t.batchSize() + ") into equal parts");
     }

@@ -172,7 +172,10 @@ public final class Defaults {
         0,
         // towers: 0 = auto, one tower of >= 16 samples per core (2 here): measured faster than
         // every op split over the cores (README, "Performance levers")
-        0);
+        0,
+        // kernels: auto = dino4j's fused LayerNorm and bias+GELU ops (target/native) where they
+        // are built and each op runs on one thread (they are single-threaded), else TF's own ops
+        "auto");
   }
 
   public static DinoConfig.Eval eval() {

@@ -247,7 +247,8 @@ public record DinoConfig(
       int saveEvery, // keep every N-th epoch's checkpoint besides the last; 0 = last only
       String precision, // "fp32" | "bf16" (bfloat16 compute, float32 variables; CPUs with bf16 only) | "auto" (resolved at load)
       int threads, // TF threads in all; 0 = all cores
-      int towers) {} // equal parts of the batch built as separate chains, one thread each; 0 = auto
+      int towers, // equal parts of the batch built as separate chains, one thread each; 0 = auto
+      String kernels) {} // "auto" | "fused" (dino4j's LayerNorm and bias+GELU ops) | "stock" (TF's ops only)
 
   /** k-NN evaluation during training. YAML section {@code eval}. */
   public record Eval(

@@ -124,9 +124,18 @@ public final class VisionTransformer {
    */
   public static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath) {
+    return forward(tf, w, d, images, size, dropPath, false);
+  }
+
+  /**
+   * As {@link #forward(Ops, Params, Dims, Operand, int, DropPath)}; {@code fused}: the LayerNorms and
+   * the MLP's bias + GELU as {@link FusedKernels} ops (the training graph, where they are built).
+   */
+  public static Output forward(
+      Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, boolean fused) {
     int grid = size / d.patch();
     TokenShape shape = TokenShape.fixed(grid * grid);
-    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath);
+    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, fused);
   }
 
   /**
@@ -163,7 +172,7 @@ public final class VisionTransformer {
     Operand<TInt32> gw = tf.reshape(tf.slice(grid, tf.constant(new int[] {1}), tf.constant(new int[] {1})), tf.constant(new int[0]));
     Operand<TInt64> patches = tf.dtypes.cast(tf.reshape(tf.math.mul(gh, gw), tf.constant(new int[] {1})), TInt64.class); // [1]
     TokenShape shape = TokenShape.dynamic(tf, patches);
-    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null);
+    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, false);
   }
 
   /**
@@ -201,7 +210,7 @@ public final class VisionTransformer {
 
   private static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, TokenShape shape, Operand<TFloat32> pos,
-      DropPath dropPath) {
+      DropPath dropPath, boolean fused) {
     int dim = d.embedDim();
     Operand<TFloat32> patches =
         tf.nn.conv2d(
@@ -230,19 +239,24 @@ public final class VisionTransformer {
     for (int i = 0; i < d.depth(); i++) {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
-      Operand<TFloat32> h = Layers.normalize(bt, x, LN_EPS); // [B, 1+N, D]; norm1's affine is in qkv
+      Operand<TFloat32> h = normalize(bt, x, fused); // [B, 1+N, D]; norm1's affine is in qkv
       AttentionOut a = attention(bt, w, b, d, h, shape);
       attention = a.weights();
       x = tf.math.add(x, dropPath(bt, a.out(), dropPath, i));
-      h = Layers.normalize(bt, x, LN_EPS); // [B, 1+N, D]; norm2's affine is in fc1
+      h = normalize(bt, x, fused); // [B, 1+N, D]; norm2's affine is in fc1
       // Exact GELU(z) = 0.5 z (1 + erf(z / sqrt 2)) = (u + u erf(u)) / sqrt 2 with u = z / sqrt 2:
       // fc1 computes u directly and fc2's weight takes the outer 1 / sqrt 2, which leaves 3 passes
       // over the [B*T, 4D] hidden activations instead of 5 (and a shorter gradient).
       Layers.Linear fc1 =
           linear(w, b + "mlp.fc1").afterAffine(bt, w.get(b + "norm2.weight"), w.get(b + "norm2.bias"))
               .scaled(bt, bt.constant(invSqrt2));
-      Operand<TFloat32> u = linearTokens(bt, h, shape, dim, d.mlpHidden(), fc1); // [B, 1+N, 4D]
-      h = bt.math.mul(u, bt.math.add(bt.math.erf(u), bt.constant(1f))); // [B, 1+N, 4D] = sqrt 2 GELU(z)
+      if (fused) {
+        Operand<TFloat32> z = bt.linalg.matMul(bt.reshape(h, bt.constant(new long[] {-1, dim})), fc1.weight()); // [B*(1+N), 4D]
+        h = FusedKernels.biasGelu(bt, z, fc1.bias()); // [B*(1+N), 4D] = sqrt 2 GELU
+      } else {
+        Operand<TFloat32> u = linearTokens(bt, h, shape, dim, d.mlpHidden(), fc1); // [B, 1+N, 4D]
+        h = bt.math.mul(u, bt.math.add(bt.math.erf(u), bt.constant(1f))); // [B, 1+N, 4D] = sqrt 2 GELU(z)
+      }
       h = linearTokens(bt, h, shape, d.mlpHidden(), dim, linear(w, b + "mlp.fc2").inputScaled(bt, invSqrt2));
       x = tf.math.add(x, dropPath(bt, h, dropPath, d.depth() + i));
       blockOutputs.add(x); // [B, 1+N, D]
@@ -256,6 +270,10 @@ public final class VisionTransformer {
     Operand<TFloat32> clsOut = Layers.layerNorm(tf, clsRow, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, D]
     x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, 1+N, D]
     return new Output(clsOut, x, attention, List.copyOf(blockOutputs));
+  }
+
+  private static Operand<TFloat32> normalize(Ops tf, Operand<TFloat32> x, boolean fused) {
+    return fused ? FusedKernels.normalize(tf, x) : Layers.normalize(tf, x, LN_EPS);
   }
 
   private static Layers.Linear linear(Params w, String prefix) {

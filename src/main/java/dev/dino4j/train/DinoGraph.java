@@ -88,6 +88,9 @@ public final class DinoGraph {
   private final Graph graph;
   /** Equal parts of this worker's batch, each forward/backward chain built separately (train.towers). */
   public final int towers;
+
+  /** Whether the backbones use dino4j's fused LayerNorm and bias+GELU ops (train.kernels). */
+  public final boolean fusedKernels;
   private final List<Placeholder<TFloat32>> initValues = new ArrayList<>();
   private final List<Op> initStudent = new ArrayList<>();
   private final Op initRest;
@@ -149,6 +152,7 @@ public final class DinoGraph {
     // levers"). The math is the data-parallel one below: equal shards, mean of the per-shard terms.
     int localBatch = cluster.localBatch(cfg.train().batchSize());
     towers = SessionOptions.towers(cfg.train(), localBatch);
+    fusedKernels = SessionOptions.fusedKernels(cfg.train(), towers);
     double[] rates = VisionTransformer.DropPath.linearRates(dims.depth(), cfg.model().dropPathRate());
     Ops lo = tf.withSubScope("loss");
     List<Operand<TFloat32>> towerLosses = new ArrayList<>();
@@ -168,12 +172,12 @@ public final class DinoGraph {
       Ops st = tw.withSubScope("student_forward");
       Operand<TFloat32> features =
           VisionTransformer.forward(st.withSubScope("global"), student, dims, towerGlobals, aug.globalSize(),
-                  new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard))
+                  new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard), fusedKernels)
               .cls(); // [2b, D]
       if (nLocal > 0) {
         Operand<TFloat32> localFeatures =
             VisionTransformer.forward(st.withSubScope("local"), student, dims, towerLocals, aug.localSize(),
-                    new VisionTransformer.DropPath(rates, seed, 1, nLocal, shards, shard))
+                    new VisionTransformer.DropPath(rates, seed, 1, nLocal, shards, shard), fusedKernels)
                 .cls(); // [nb, D]
         features = st.concat(List.of(features, localFeatures), st.constant(0)); // [V*b, D]
       }
@@ -182,7 +186,7 @@ public final class DinoGraph {
       // ---- teacher: only the 2 global views, no stochastic depth, no gradient ----
       Ops te = tw.withSubScope("teacher_forward");
       Operand<TFloat32> teacherFeatures =
-          VisionTransformer.forward(te, teacher, dims, towerGlobals, aug.globalSize(), null).cls(); // [2b, D]
+          VisionTransformer.forward(te, teacher, dims, towerGlobals, aug.globalSize(), null, fusedKernels).cls(); // [2b, D]
       Operand<TFloat32> t2 =
           te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2b, K]
 

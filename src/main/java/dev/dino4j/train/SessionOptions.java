@@ -3,6 +3,7 @@ package dev.dino4j.train;
 import dev.dino4j.config.ConfigException;
 import dev.dino4j.config.CpuFeatures;
 import dev.dino4j.config.DinoConfig;
+import dev.dino4j.model.FusedKernels;
 import java.util.List;
 import java.util.Set;
 import org.tensorflow.proto.ConfigProto;
@@ -63,6 +64,26 @@ public final class SessionOptions {
       }
     }
     return 1;
+  }
+
+  /**
+   * Whether the graph uses dino4j's fused kernels ({@link FusedKernels}) for train.kernels: "stock"
+   * never; "fused" always (an error naming the key when they are not built); "auto" where they are
+   * built and every op runs on one thread (one per tower, or train.threads: 1), since each kernel
+   * runs on the thread that calls it: spread over the cores, TF's stock ops would win.
+   */
+  public static boolean fusedKernels(DinoConfig.Train t, int towers) {
+    switch (t.kernels()) {
+      case "stock":
+        return false;
+      case "fused":
+        if (!FusedKernels.available()) {
+          throw new ConfigException(List.of("train.kernels"), "train.kernels = fused, but " + FusedKernels.problem());
+        }
+        return true;
+      default:
+        return cores(t.threads()) <= towers && FusedKernels.available();
+    }
   }
 
   /** threads = 0: TF's default pools (all cores); precision "fp32" or "bf16"; one tower. */

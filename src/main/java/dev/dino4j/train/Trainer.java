@@ -12,6 +12,7 @@ import dev.dino4j.eval.EvalData;
 import dev.dino4j.eval.Knn;
 import dev.dino4j.eval.KnnMonitor;
 import dev.dino4j.eval.Progress;
+import dev.dino4j.model.FusedKernels;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -150,10 +151,11 @@ public final class Trainer {
       // ---- graph: student, teacher, loss, AdamW, EMA, center in one step op ----
       long buildStart = System.nanoTime();
       DinoGraph dino = new DinoGraph(graph, cfg, cluster);
-      LOG.info("graph built in {} s: student {} parameters ({} trainable tensors), K = {}, {}",
+      LOG.info("graph built in {} s: student {} parameters ({} trainable tensors), K = {}, {}, {}",
           String.format(Locale.ROOT, "%.1f", (System.nanoTime() - buildStart) / 1e9), dino.student.count(),
           dino.optimizer.trainable().size(), cfg.head().outDim(),
-          dino.towers == 1 ? "one tower" : dino.towers + " towers of " + localBatch / dino.towers + " samples, one thread each");
+          dino.towers == 1 ? "one tower" : dino.towers + " towers of " + localBatch / dino.towers + " samples, one thread each",
+          dino.fusedKernels ? "fused LayerNorm/GELU kernels" : "TF's stock ops" + kernelsWhy(cfg.train()));
 
       // ---- schedules, per step (teacher temperature per epoch) ----
       Schedules sched = Schedules.of(cfg, steps);
@@ -433,6 +435,14 @@ public final class Trainer {
         }
       }
     }
+  }
+
+  /** Why train.kernels chose TF's stock ops, for the log line. */
+  private static String kernelsWhy(DinoConfig.Train t) {
+    if ("stock".equals(t.kernels())) {
+      return " (train.kernels: stock)";
+    }
+    return FusedKernels.available() ? " (ops spread over several threads)" : " (" + FusedKernels.problem() + ")";
   }
 
   private static long fingerprint(String s) {

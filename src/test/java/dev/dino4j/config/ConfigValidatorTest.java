@@ -82,6 +82,7 @@ class ConfigValidatorTest {
           train.threads=-1                     | train.threads = -1                      | must be >= 0
           train.towers=-1                      | train.towers = -1                       | must be >= 0
           train.towers=5                       | train.towers = 5                        | must divide train.batch_size (64)
+          train.kernels=fast                   | train.kernels = "fast"                  | must be one of auto, fused, stock
           train.steps_per_epoch=-1             | train.steps_per_epoch = -1              | must be >= 0
           train.output_dir=                    | train.output_dir = ""                   | must name a directory
           eval.knn_every=-1                    | eval.knn_every = -1                     | must be >= 0

@@ -59,7 +59,7 @@ class DefaultsTest {
     assertEquals(
         new DinoConfig.Optim(0.0005, 1e-6, 10, 0.04, 0.4, 3.0, 1, 0.996, 0.9, 0.999, 1e-8),
         c.optim());
-    assertEquals(new DinoConfig.Train(100, 64, 0L, 0, "runs/dino", 10, 0, "fp32", 0, 0), c.train());
+    assertEquals(new DinoConfig.Train(100, 64, 0L, 0, "runs/dino", 10, 0, "fp32", 0, 0, "auto"), c.train());
   }
 
   @Test

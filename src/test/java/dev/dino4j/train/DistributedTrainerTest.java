@@ -34,7 +34,7 @@ class DistributedTrainerTest {
   static DinoConfig config(Path dir, int epochs, int steps, int batch) {
     DinoConfig c = TestConfigs.tiny(2, 0.1, 3.0, dir.toString());
     return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
-        new DinoConfig.Train(epochs, batch, 42, steps, dir.toString(), 1, 0, "fp32", 1, 1), c.eval());
+        new DinoConfig.Train(epochs, batch, 42, steps, dir.toString(), 1, 0, "fp32", 1, 1, "auto"), c.eval());
   }
 
   /** Logged (step, loss) pairs of a run directory. */

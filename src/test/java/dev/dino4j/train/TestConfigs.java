@@ -22,7 +22,7 @@ final class TestConfigs {
         new DinoConfig.Head(32, 24, 8, 3, true),
         new DinoConfig.Loss(0.1, 0.04, 0.04, 0, 0.9),
         new DinoConfig.Optim(0.0005, 1e-6, 1, 0.04, 0.4, clip, 1, 0.996, 0.9, 0.999, 1e-8),
-        new DinoConfig.Train(2, 4, 0, 0, outDir, 1, 0, "fp32", 1, 1),
+        new DinoConfig.Train(2, 4, 0, 0, outDir, 1, 0, "fp32", 1, 1, "auto"),
         new DinoConfig.Eval(0, 20, 0.07, 0, 0));
   }
 }

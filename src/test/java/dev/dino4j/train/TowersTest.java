@@ -21,18 +21,23 @@ import org.tensorflow.types.TFloat32;
  */
 class TowersTest {
 
-  private static final int B = 4;
+  static final int B = 4;
 
   private static DinoConfig withTowers(DinoConfig c, int threads, int towers) {
+    return with(c, threads, towers, c.train().kernels());
+  }
+
+  /** c with batch {@link #B}, these threads, towers and train.kernels. */
+  static DinoConfig with(DinoConfig c, int threads, int towers, String kernels) {
     DinoConfig.Train t = c.train();
     return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
         new DinoConfig.Train(t.epochs(), B, t.seed(), t.stepsPerEpoch(), t.outputDir(), t.logEvery(),
-            t.saveEvery(), t.precision(), threads, towers),
+            t.saveEvery(), t.precision(), threads, towers, kernels),
         c.eval());
   }
 
   /** Per step: loss, entropy, the logits in the worker's view-major order; then every variable. */
-  private static List<float[]> run(DinoConfig cfg, int steps) {
+  static List<float[]> run(DinoConfig cfg, int steps) {
     DinoConfig.Augment a = cfg.augment();
     float[] globals = GraphRunner.gaussian(2L * B * a.globalSize() * a.globalSize() * 3, 21);
     float[] locals = GraphRunner.gaussian((long) a.localCrops() * B * a.localSize() * a.localSize() * 3, 22);
@@ -103,31 +108,31 @@ class TowersTest {
 
   @Test
   void autoSplitsIntoOneTowerPerCoreOfAtLeast16Samples() {
-    DinoConfig.Train t = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 2, 0);
+    DinoConfig.Train t = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 2, 0, "auto");
     assertEquals(2, SessionOptions.towers(t, 64));
     assertEquals(1, SessionOptions.towers(t, 31), "16 + 15: no equal split of at least 16");
     assertEquals(1, SessionOptions.towers(t, 16));
-    DinoConfig.Train four = new DinoConfig.Train(1, 96, 0, 0, "runs/x", 1, 0, "fp32", 4, 0);
+    DinoConfig.Train four = new DinoConfig.Train(1, 96, 0, 0, "runs/x", 1, 0, "fp32", 4, 0, "auto");
     assertEquals(3, SessionOptions.towers(four, 48), "4 does not divide 48 into parts of >= 16; 3 does");
-    DinoConfig.Train one = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 1, 0);
+    DinoConfig.Train one = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 1, 0, "auto");
     assertEquals(1, SessionOptions.towers(one, 64), "one thread: one tower");
   }
 
   @Test
   void explicitTowersMustDivideTheProcessBatch() {
-    DinoConfig.Train t = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 0, 3);
+    DinoConfig.Train t = new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 0, 3, "auto");
     ConfigException e = assertThrows(ConfigException.class, () -> SessionOptions.towers(t, 64));
     assertEquals(List.of("train.towers"), e.keys());
     assertTrue(e.getMessage().contains("64"), e.getMessage());
-    assertEquals(4, SessionOptions.towers(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 0, 4), 64));
+    assertEquals(4, SessionOptions.towers(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 0, 4, "auto"), 64));
   }
 
   @Test
   void towersRunSideBySideOnOneThreadEach() {
-    ConfigProto p = SessionOptions.of(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 4, 2));
+    ConfigProto p = SessionOptions.of(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 4, 2, "auto"));
     assertEquals(2, p.getIntraOpParallelismThreads(), "4 threads over 2 towers");
     assertEquals(2, p.getInterOpParallelismThreads());
-    ConfigProto single = SessionOptions.of(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 2, 1));
+    ConfigProto single = SessionOptions.of(new DinoConfig.Train(1, 64, 0, 0, "runs/x", 1, 0, "fp32", 2, 1, "auto"));
     assertEquals(2, single.getIntraOpParallelismThreads());
     assertEquals(1, single.getInterOpParallelismThreads());
   }

@@ -70,7 +70,7 @@ class TrainerTest {
     DinoConfig c = TestConfigs.tiny(2, 0.1, 3.0, dir.toString());
     DinoConfig.Train t = c.train();
     return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
-        new DinoConfig.Train(epochs, t.batchSize(), 42, steps, dir.toString(), 2, 0, "fp32", 0, 0), // threads 0: TF's default pools, as real runs use
+        new DinoConfig.Train(epochs, t.batchSize(), 42, steps, dir.toString(), 2, 0, "fp32", 0, 0, "auto"), // threads 0: TF's default pools, as real runs use
         c.eval());
   }
 

@@ -1,0 +1,134 @@
+package dev.dino4j.model;
+
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+import org.tensorflow.GraphOperation;
+import org.tensorflow.Operand;
+import org.tensorflow.Operation;
+import org.tensorflow.Output;
+import org.tensorflow.TensorFlow;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * dino4j's fused CPU kernels ({@code src/main/native/dino4j_kernels.cc}, built by {@code make
+ * build} into {@code target/native/libdino4j_kernels.so}): LayerNorm without its affine part, and
+ * bias + exact GELU, each with its gradient op. TF computes these as several elementwise ops,
+ * each a pass over the activations; the fused ones make one pass forward and one backward.
+ *
+ * <p>The training graph uses them (train.kernels); the export and feature graphs never do, so a
+ * SavedModel needs nothing but stock TensorFlow. Gradients are registered with TF Java's
+ * custom-gradient hook when the library loads.
+ */
+public final class FusedKernels {
+
+  private static final Logger LOG = LogManager.getLogger(FusedKernels.class);
+
+  /** System property naming the library file; default: target/native/ beside target/classes. */
+  public static final String PATH_PROPERTY = "dino4j.kernels";
+
+  private static Boolean loaded;
+  private static String problem = "";
+
+  private FusedKernels() {}
+
+  /** Where the library is looked for: the {@value #PATH_PROPERTY} property, else the build's. */
+  public static Path libraryPath() {
+    String p = System.getProperty(PATH_PROPERTY);
+    if (p != null && !p.isBlank()) {
+      return Path.of(p);
+    }
+    try {
+      Path classes = Path.of(FusedKernels.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+      return classes.getParent().resolve("native").resolve("libdino4j_kernels.so"); // target/native
+    } catch (URISyntaxException | RuntimeException e) {
+      return Path.of("target", "native", "libdino4j_kernels.so");
+    }
+  }
+
+  /** Loads the library once (and registers the gradients); false when it is absent or fails. */
+  public static synchronized boolean available() {
+    if (loaded == null) {
+      loaded = load();
+    }
+    return loaded;
+  }
+
+  /** Why {@link #available()} is false ("" when it is true). */
+  public static synchronized String problem() {
+    available();
+    return problem;
+  }
+
+  private static boolean load() {
+    Path lib = libraryPath();
+    if (!Files.isRegularFile(lib)) {
+      problem = "fused kernels not built: no " + lib + " (make build builds it; it needs g++)";
+      return false;
+    }
+    try {
+      TensorFlow.loadLibrary(lib.toAbsolutePath().toString());
+    } catch (RuntimeException | UnsatisfiedLinkError e) {
+      problem = "fused kernels in " + lib + " failed to load: " + e.getMessage();
+      LOG.warn(problem);
+      return false;
+    }
+    boolean ok =
+        TensorFlow.registerCustomGradient("Dino4jLayerNorm", FusedKernels::layerNormGradient)
+            && TensorFlow.registerCustomGradient("Dino4jBiasGelu", FusedKernels::biasGeluGradient);
+    if (!ok) {
+      problem = "fused kernels in " + lib + ": their gradients could not be registered";
+      LOG.warn(problem);
+      return false;
+    }
+    LOG.debug("fused kernels loaded from {}", lib);
+    return true;
+  }
+
+  /**
+   * (x - mean) / sqrt(var + {@link VisionTransformer#LN_EPS}) over the last axis, biased variance:
+   * {@link Layers#normalize} as one op.
+   */
+  public static Operand<TFloat32> normalize(Ops tf, Operand<TFloat32> x) {
+    requireLoaded();
+    return op(tf, "Dino4jLayerNorm", "LayerNorm", x).output(0);
+  }
+
+  /**
+   * u (1 + erf(u)) with u = z + b, b [N] along z's last axis: the block's bias add and (scaled)
+   * exact GELU as one op; see {@link VisionTransformer} for the folded 1/sqrt 2 factors.
+   */
+  public static Operand<TFloat32> biasGelu(Ops tf, Operand<TFloat32> z, Operand<TFloat32> b) {
+    requireLoaded();
+    return op(tf, "Dino4jBiasGelu", "BiasGelu", z, b).output(0);
+  }
+
+  private static void requireLoaded() {
+    if (!available()) {
+      throw new IllegalStateException(problem);
+    }
+  }
+
+  private static Operation op(Ops tf, String type, String name, Operand<?>... inputs) {
+    var b = tf.scope().opBuilder(type, name);
+    for (Operand<?> in : inputs) {
+      b.addInput(in.asOutput());
+    }
+    return b.build();
+  }
+
+  private static List<Operand<?>> layerNormGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    // grads[1] (of rstd) is never used downstream: rstd only feeds this gradient op
+    Operation g = op(tf, "Dino4jLayerNormGrad", "LayerNormGrad", grads.get(0), op.output(0), op.output(1));
+    return List.of(g.output(0));
+  }
+
+  private static List<Operand<?>> biasGeluGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Operation g = op(tf, "Dino4jBiasGeluGrad", "BiasGeluGrad", grads.get(0), op.input(0), op.input(1));
+    return List.of(g.output(0), g.output(1));
+  }
+}

@@ -1,0 +1,411 @@
+// Fused CPU kernels for the ViT block, loaded into TF Java with TensorFlow.loadLibrary
+// (dev.dino4j.model.FusedKernels). TF has no LayerNorm op and computes exact GELU as several
+// elementwise ops, each a pass over the big activations, forward and backward; with AMX making
+// the matmuls cheap those passes are most of a bf16 step. Each op here is one pass (two for the
+// LayerNorm forward's statistics), for float and bfloat16 tensors (statistics and arithmetic in
+// float). A kernel runs on the calling thread: the training graph uses them when every op already
+// runs single-threaded (towers), which is the layout they are written for.
+//
+//   Dino4jLayerNorm(x: T) -> y: T, rstd: float       y = (x - mean) * rstd over the last axis,
+//                                                     rstd = 1 / sqrt(biased var + eps)
+//   Dino4jLayerNormGrad(dy: T, y: T, rstd: float) -> dx: T
+//                                                     dx = rstd (dy - mean(dy) - y mean(dy y))
+//   Dino4jBiasGelu(z: T, b: T) -> y: T                u = z + b, y = u (1 + erf(u))
+//                                                     (= sqrt 2 GELU(sqrt 2 u): the graph folds
+//                                                     the two 1/sqrt 2 into the weights)
+//   Dino4jBiasGeluGrad(dy: T, z: T, b: T) -> dz: T, db: T
+//                                                     dz = dy (1 + erf(u) + u 2/sqrt(pi) e^-u^2),
+//                                                     db = sum of dz over rows
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tf_kernel_api.h"
+
+namespace {
+
+// ---- element access: float, or bfloat16 as its 16 high bits (round to nearest even on store) ----
+
+using Bf16 = uint16_t;  // a bfloat16 is the high half of a float's bits
+
+inline float load(const float* p, int64_t i) { return p[i]; }
+inline float load(const Bf16* p, int64_t i) {
+  uint32_t u = static_cast<uint32_t>(p[i]) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline void store(float* p, int64_t i, float v) { p[i] = v; }
+inline void store(Bf16* p, int64_t i, float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  p[i] = static_cast<uint16_t>(u >> 16);
+}
+
+template <typename T>
+constexpr TF_DataType dtype();
+template <>
+constexpr TF_DataType dtype<float>() { return TF_FLOAT; }
+template <>
+constexpr TF_DataType dtype<Bf16>() { return TF_BFLOAT16; }
+
+// ---- branch-free exp and erf, so that the loops vectorise ----
+
+// e^x for x in [-87, 88] (clamped): x = n ln2 + r, |r| <= ln2 / 2, e^r by its degree-7 Taylor
+// polynomial (relative error < 2e-8 there), 2^n put into the exponent bits.
+inline float expClamped(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;  // ln2 in two parts
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+
+// erf(x) from the Chebyshev-fitted erfc of Numerical Recipes (erfcc, fractional error < 1.2e-7
+// for every x >= 0): erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |x|.
+inline float erfApprox(float x) {
+  float z = std::fabs(x);
+  float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  float erfc = t * expClamped(-z * z + p);
+  float e = 1.0f - erfc;
+  return x < 0 ? -e : e;
+}
+
+constexpr float kTwoOverSqrtPi = 1.12837916709551257f;
+constexpr float kLayerNormEps = 1e-6f;  // VisionTransformer.LN_EPS
+
+// ---- helpers around the C API ----
+
+struct Inputs {
+  TF_OpKernelContext* ctx;
+  TF_Status* status;
+  TF_Tensor* t[3] = {nullptr, nullptr, nullptr};
+  int n = 0;
+
+  Inputs(TF_OpKernelContext* c, int count) : ctx(c), status(TF_NewStatus()), n(count) {
+    for (int i = 0; i < n && TF_GetCode(status) == TF_OK; i++) TF_GetInput(ctx, i, &t[i], status);
+  }
+  ~Inputs() {
+    for (int i = 0; i < n; i++)
+      if (t[i] != nullptr) TF_DeleteTensor(t[i]);
+    TF_DeleteStatus(status);
+  }
+  bool ok() const { return TF_GetCode(status) == TF_OK; }
+  // Reports msg as the op's InvalidArgument error; returns false for `return fail(...)`.
+  bool fail(const char* msg) {
+    TF_SetStatus(status, TF_INVALID_ARGUMENT, msg);
+    TF_OpKernelContext_Failure(ctx, status);
+    return false;
+  }
+  // The shape of input i, rank at most 8.
+  int shape(int i, int64_t* dims) const {
+    int nd = TF_NumDims(t[i]);
+    for (int k = 0; k < nd && k < 8; k++) dims[k] = TF_Dim(t[i], k);
+    return nd;
+  }
+  // Output i shaped like input `like`, reusing one of the candidate inputs' buffers when TF can.
+  TF_Tensor* output(int i, TF_DataType type, int like, const int* reuse, int nreuse) {
+    int64_t dims[8];
+    int nd = shape(like, dims);
+    if (nd > 8) {
+      fail("dino4j kernels: rank above 8");
+      return nullptr;
+    }
+    TF_Tensor* out;
+    if (nreuse > 0) {
+      int forwarded = -1;
+      out = TF_ForwardInputOrAllocateOutput(ctx, reuse, nreuse, i, dims, nd, &forwarded, status);
+    } else {
+      size_t bytes = static_cast<size_t>(TF_TensorElementCount(t[like])) *
+                     (type == TF_FLOAT ? 4 : 2);
+      out = TF_AllocateOutput(ctx, i, type, dims, nd, bytes, status);
+    }
+    if (TF_GetCode(status) != TF_OK) {
+      TF_OpKernelContext_Failure(ctx, status);
+      if (out != nullptr) TF_DeleteTensor(out);
+      return nullptr;
+    }
+    return out;
+  }
+};
+
+// Rows and row length of a tensor normalised over its last axis.
+bool rowsOf(Inputs& in, int i, int64_t* rows, int64_t* d) {
+  int nd = TF_NumDims(in.t[i]);
+  if (nd < 1) return in.fail("dino4j kernels: expected a tensor of rank >= 1");
+  *d = TF_Dim(in.t[i], nd - 1);
+  *rows = *d == 0 ? 0 : TF_TensorElementCount(in.t[i]) / *d;
+  return true;
+}
+
+// ---- LayerNorm ----
+
+template <typename T>
+void layerNorm(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 1);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t rows, d;
+  if (!rowsOf(in, 0, &rows, &d)) return;
+  TF_Tensor* yt = in.output(0, dtype<T>(), 0, nullptr, 0);
+  if (yt == nullptr) return;
+  int64_t dims[8];
+  int nd = in.shape(0, dims);
+  TF_Tensor* rt = TF_AllocateOutput(ctx, 1, TF_FLOAT, dims, nd - 1, rows * 4, in.status);
+  if (TF_GetCode(in.status) != TF_OK) {
+    TF_DeleteTensor(yt);
+    return TF_OpKernelContext_Failure(ctx, in.status);
+  }
+  const T* x = static_cast<const T*>(TF_TensorData(in.t[0]));
+  T* y = static_cast<T*>(TF_TensorData(yt));
+  float* rstd = static_cast<float*>(TF_TensorData(rt));
+  float invD = 1.0f / static_cast<float>(d);
+  for (int64_t r = 0; r < rows; r++) {
+    const T* xr = x + r * d;
+    T* yr = y + r * d;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < d; j++) sum += load(xr, j);
+    float mean = sum * invD;
+    float sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (int64_t j = 0; j < d; j++) {
+      float c = load(xr, j) - mean;
+      sq += c * c;
+    }
+    float rs = 1.0f / std::sqrt(sq * invD + kLayerNormEps);
+    rstd[r] = rs;
+#pragma omp simd
+    for (int64_t j = 0; j < d; j++) store(yr, j, (load(xr, j) - mean) * rs);
+  }
+  TF_DeleteTensor(yt);
+  TF_DeleteTensor(rt);
+}
+
+template <typename T>
+void layerNormGrad(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 3);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t rows, d;
+  if (!rowsOf(in, 0, &rows, &d)) return;
+  if (TF_TensorElementCount(in.t[1]) != rows * d || TF_TensorElementCount(in.t[2]) != rows) {
+    in.fail("Dino4jLayerNormGrad: dy and y must have the same shape and rstd one value per row");
+    return;
+  }
+  const int reuse[] = {0};
+  TF_Tensor* dxt = in.output(0, dtype<T>(), 0, reuse, 1);
+  if (dxt == nullptr) return;
+  const T* dy = static_cast<const T*>(TF_TensorData(in.t[0]));
+  const T* y = static_cast<const T*>(TF_TensorData(in.t[1]));
+  const float* rstd = static_cast<const float*>(TF_TensorData(in.t[2]));
+  T* dx = static_cast<T*>(TF_TensorData(dxt));  // may alias dy: each row is read before written
+  float invD = 1.0f / static_cast<float>(d);
+  for (int64_t r = 0; r < rows; r++) {
+    const T* dyr = dy + r * d;
+    const T* yr = y + r * d;
+    T* dxr = dx + r * d;
+    float sdy = 0, sdyy = 0;
+#pragma omp simd reduction(+ : sdy, sdyy)
+    for (int64_t j = 0; j < d; j++) {
+      float g = load(dyr, j);
+      sdy += g;
+      sdyy += g * load(yr, j);
+    }
+    float mdy = sdy * invD, mdyy = sdyy * invD, rs = rstd[r];
+#pragma omp simd
+    for (int64_t j = 0; j < d; j++)
+      store(dxr, j, rs * (load(dyr, j) - mdy - load(yr, j) * mdyy));
+  }
+  TF_DeleteTensor(dxt);
+}
+
+// ---- bias + GELU ----
+
+bool checkBias(Inputs& in, int zi, int bi, int64_t* rows, int64_t* n) {
+  if (!rowsOf(in, zi, rows, n)) return false;
+  if (TF_NumDims(in.t[bi]) != 1 || TF_Dim(in.t[bi], 0) != *n)
+    return in.fail("Dino4jBiasGelu: the bias must be a vector as long as z's last axis");
+  return true;
+}
+
+template <typename T>
+void biasGelu(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 2);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t rows, n;
+  if (!checkBias(in, 0, 1, &rows, &n)) return;
+  const int reuse[] = {0};
+  TF_Tensor* yt = in.output(0, dtype<T>(), 0, reuse, 1);
+  if (yt == nullptr) return;
+  const T* z = static_cast<const T*>(TF_TensorData(in.t[0]));
+  const T* b = static_cast<const T*>(TF_TensorData(in.t[1]));
+  T* y = static_cast<T*>(TF_TensorData(yt));
+  std::vector<float> biasv(n);
+  float* bias = biasv.data();
+  for (int64_t j = 0; j < n; j++) bias[j] = load(b, j);
+  for (int64_t r = 0; r < rows; r++) {
+    const T* zr = z + r * n;
+    T* yr = y + r * n;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) {
+      float u = load(zr, j) + bias[j];
+      store(yr, j, u + u * erfApprox(u));
+    }
+  }
+  TF_DeleteTensor(yt);
+}
+
+template <typename T>
+void biasGeluGrad(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 3);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t rows, n;
+  if (!checkBias(in, 1, 2, &rows, &n)) return;
+  if (TF_TensorElementCount(in.t[0]) != rows * n) {
+    in.fail("Dino4jBiasGeluGrad: dy and z must have the same shape");
+    return;
+  }
+  const int reuse[] = {0};
+  TF_Tensor* dzt = in.output(0, dtype<T>(), 1, reuse, 1);
+  if (dzt == nullptr) return;
+  int64_t bdims[1] = {n};
+  TF_Tensor* dbt = TF_AllocateOutput(ctx, 1, dtype<T>(), bdims, 1, n * sizeof(T), in.status);
+  if (TF_GetCode(in.status) != TF_OK) {
+    TF_DeleteTensor(dzt);
+    return TF_OpKernelContext_Failure(ctx, in.status);
+  }
+  const T* dy = static_cast<const T*>(TF_TensorData(in.t[0]));
+  const T* z = static_cast<const T*>(TF_TensorData(in.t[1]));
+  const T* b = static_cast<const T*>(TF_TensorData(in.t[2]));
+  T* dz = static_cast<T*>(TF_TensorData(dzt));  // may alias dy: read before written
+  T* db = static_cast<T*>(TF_TensorData(dbt));
+  std::vector<float> biasv(n), accv(n);
+  float* bias = biasv.data();
+  float* acc = accv.data();
+  for (int64_t j = 0; j < n; j++) {
+    bias[j] = load(b, j);
+    acc[j] = 0;
+  }
+  for (int64_t r = 0; r < rows; r++) {
+    const T* dyr = dy + r * n;
+    const T* zr = z + r * n;
+    T* dzr = dz + r * n;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) {
+      float u = load(zr, j) + bias[j];
+      float slope = 1.0f + erfApprox(u) + u * kTwoOverSqrtPi * expClamped(-u * u);
+      float g = load(dyr, j) * slope;
+      store(dzr, j, g);
+      acc[j] += g;
+    }
+  }
+  for (int64_t j = 0; j < n; j++) store(db, j, acc[j]);
+  TF_DeleteTensor(dzt);
+  TF_DeleteTensor(dbt);
+}
+
+// ---- shapes and registration ----
+
+void sameAsInput0(TF_ShapeInferenceContext* ctx, TF_Status* st) {
+  TF_ShapeHandle* h = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, h, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, h, st);
+  TF_DeleteShapeHandle(h);
+}
+
+void layerNormShape(TF_ShapeInferenceContext* ctx, TF_Status* st) {
+  TF_ShapeHandle* h = TF_NewShapeHandle();
+  TF_ShapeHandle* rows = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, h, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, h, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSubshape(ctx, h, 0, -1, rows, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 1, rows, st);
+  TF_DeleteShapeHandle(rows);
+  TF_DeleteShapeHandle(h);
+}
+
+void biasGeluGradShape(TF_ShapeInferenceContext* ctx, TF_Status* st) {
+  TF_ShapeHandle* h = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 1, h, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, h, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 2, h, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 1, h, st);
+  TF_DeleteShapeHandle(h);
+}
+
+void defineOp(const char* name, const char* const* inputs, const char* const* outputs,
+              void (*shape)(TF_ShapeInferenceContext*, TF_Status*), TF_Status* st) {
+  TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(name);
+  TF_OpDefinitionBuilderAddAttr(b, "T: {float, bfloat16}");
+  for (const char* const* s = inputs; *s != nullptr; s++) TF_OpDefinitionBuilderAddInput(b, *s);
+  for (const char* const* s = outputs; *s != nullptr; s++) TF_OpDefinitionBuilderAddOutput(b, *s);
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, shape);
+  TF_RegisterOpDefinition(b, st);
+}
+
+template <typename T>
+void registerKernel(const char* op, const char* kernelName, void (*compute)(void*, TF_OpKernelContext*),
+                    TF_Status* st) {
+  TF_KernelBuilder* k = TF_NewKernelBuilder(op, "CPU", nullptr, compute, nullptr);
+  TF_KernelBuilder_TypeConstraint(k, "T", dtype<T>(), st);
+  TF_RegisterKernelBuilder(kernelName, k, st);
+}
+
+// Registers the ops and their float and bfloat16 CPU kernels when the library is loaded. Also
+// adds the ops to the allow list of Grappler's bf16 rewrite (read from this variable each time the
+// rewrite runs), so that in a bf16 graph they run on bf16 tensors instead of being wrapped in casts.
+__attribute__((constructor)) void registerAll() {
+  TF_Status* st = TF_NewStatus();
+  static const char* lnIn[] = {"x: T", nullptr};
+  static const char* lnOut[] = {"y: T", "rstd: float", nullptr};
+  static const char* lngIn[] = {"dy: T", "y: T", "rstd: float", nullptr};
+  static const char* lngOut[] = {"dx: T", nullptr};
+  static const char* bgIn[] = {"z: T", "b: T", nullptr};
+  static const char* bgOut[] = {"y: T", nullptr};
+  static const char* bggIn[] = {"dy: T", "z: T", "b: T", nullptr};
+  static const char* bggOut[] = {"dz: T", "db: T", nullptr};
+  defineOp("Dino4jLayerNorm", lnIn, lnOut, layerNormShape, st);
+  defineOp("Dino4jLayerNormGrad", lngIn, lngOut, sameAsInput0, st);
+  defineOp("Dino4jBiasGelu", bgIn, bgOut, sameAsInput0, st);
+  defineOp("Dino4jBiasGeluGrad", bggIn, bggOut, biasGeluGradShape, st);
+  registerKernel<float>("Dino4jLayerNorm", "Dino4jLayerNormF32", layerNorm<float>, st);
+  registerKernel<Bf16>("Dino4jLayerNorm", "Dino4jLayerNormBf16", layerNorm<Bf16>, st);
+  registerKernel<float>("Dino4jLayerNormGrad", "Dino4jLayerNormGradF32", layerNormGrad<float>, st);
+  registerKernel<Bf16>("Dino4jLayerNormGrad", "Dino4jLayerNormGradBf16", layerNormGrad<Bf16>, st);
+  registerKernel<float>("Dino4jBiasGelu", "Dino4jBiasGeluF32", biasGelu<float>, st);
+  registerKernel<Bf16>("Dino4jBiasGelu", "Dino4jBiasGeluBf16", biasGelu<Bf16>, st);
+  registerKernel<float>("Dino4jBiasGeluGrad", "Dino4jBiasGeluGradF32", biasGeluGrad<float>, st);
+  registerKernel<Bf16>("Dino4jBiasGeluGrad", "Dino4jBiasGeluGradBf16", biasGeluGrad<Bf16>, st);
+  TF_DeleteStatus(st);
+  const char* key = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_ALLOWLIST_ADD";
+  const char* old = std::getenv(key);
+  std::string list = "Dino4jLayerNorm,Dino4jLayerNormGrad,Dino4jBiasGelu,Dino4jBiasGeluGrad";
+  if (old != nullptr && *old != 0) list = std::string(old) + "," + list;
+  setenv(key, list.c_str(), 1);
+}
+
+}  // namespace

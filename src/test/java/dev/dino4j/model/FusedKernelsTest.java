@@ -1,0 +1,311 @@
+package dev.dino4j.model;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Operation;
+import org.tensorflow.Output;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TBfloat16;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * The fused ops against independent references: plain-Java double-precision LayerNorm and GELU
+ * (with its own erf), central finite differences of those for the gradients, TF's stock ops, and
+ * the bfloat16 kernels against the float ones.
+ */
+class FusedKernelsTest {
+
+  /** Row length 37: not a multiple of any vector width, so the kernels' loop remainders run. */
+  private static final int ROWS = 6;
+  private static final int D = 37;
+
+  @BeforeAll
+  static void requireKernels() {
+    if (FusedKernels.available()) {
+      return;
+    }
+    // built by make build/make test wherever there is a C++ compiler: then their absence is a failure
+    boolean compiler = false;
+    for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+      for (String c : List.of("g++", "c++", "clang++")) {
+        compiler |= Files.isExecutable(Path.of(dir, c));
+      }
+    }
+    assertFalse(compiler, "a C++ compiler is here but " + FusedKernels.problem());
+    assumeTrue(false, FusedKernels.problem());
+  }
+
+  private static float[] gaussian(int n, double scale, double shift, long seed) {
+    Random r = new Random(seed);
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = (float) (r.nextGaussian() * scale + shift);
+    }
+    return a;
+  }
+
+  private static Operand<TFloat32> constant(Ops tf, float[] v, long... shape) {
+    return tf.constant(Shape.of(shape), DataBuffers.of(v, true, false));
+  }
+
+  private static float[] toArray(Result r, int i) {
+    TFloat32 t = (TFloat32) r.get(i);
+    float[] a = new float[(int) t.size()];
+    t.copyTo(DataBuffers.of(a, false, false));
+    return a;
+  }
+
+  private static List<float[]> run(Graph g, List<Operand<?>> fetches) {
+    try (Session s = new Session(g)) {
+      Session.Runner runner = s.runner();
+      fetches.forEach(runner::fetch);
+      try (Result r = runner.run()) {
+        List<float[]> out = new ArrayList<>();
+        for (int i = 0; i < fetches.size(); i++) {
+          out.add(toArray(r, i));
+        }
+        return out;
+      }
+    }
+  }
+
+  private static void assertClose(double[] want, float[] got, double abs, double rel, String what) {
+    assertEquals(want.length, got.length, what);
+    for (int i = 0; i < want.length; i++) {
+      double tol = abs + rel * Math.abs(want[i]);
+      int at = i;
+      assertTrue(Math.abs(want[i] - got[i]) <= tol,
+          () -> what + "[" + at + "]: want " + want[at] + ", got " + got[at]);
+    }
+  }
+
+  // ---- plain-Java references (double) ----
+
+  private static double[] layerNorm(float[] x, int d) {
+    double[] y = new double[x.length];
+    for (int r = 0; r < x.length / d; r++) {
+      double mean = 0;
+      for (int j = 0; j < d; j++) {
+        mean += x[r * d + j];
+      }
+      mean /= d;
+      double var = 0;
+      for (int j = 0; j < d; j++) {
+        var += (x[r * d + j] - mean) * (x[r * d + j] - mean);
+      }
+      double rstd = 1 / Math.sqrt(var / d + VisionTransformer.LN_EPS);
+      for (int j = 0; j < d; j++) {
+        y[r * d + j] = (x[r * d + j] - mean) * rstd;
+      }
+    }
+    return y;
+  }
+
+  /** erf by its Maclaurin series (|x| <= 4: terms below 1e7, so ~1e-9 absolute), else +-1 (erfc(4) = 1.5e-8). */
+  static double erf(double x) {
+    if (Math.abs(x) > 4) {
+      return Math.signum(x);
+    }
+    double sum = 0;
+    double term = x; // (-1)^n x^(2n+1) / n!
+    for (int n = 0; n < 200; n++) {
+      sum += term / (2 * n + 1);
+      term *= -x * x / (n + 1);
+    }
+    return 2 / Math.sqrt(Math.PI) * sum;
+  }
+
+  private static double biasGelu(double u) {
+    return u * (1 + erf(u));
+  }
+
+  // ---- LayerNorm ----
+
+  @Test
+  void layerNormMatchesPlainJavaWithAFarOffMean() {
+    float[] x = gaussian(ROWS * D, 3, 50, 1); // mean 50, std 3: the two-pass variance must not cancel
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> xs = constant(tf, x, 2, 3, D);
+      Operand<TFloat32> y = FusedKernels.normalize(tf, xs);
+      assertEquals(Shape.of(2, 3, D), y.shape(), "shape inference");
+      List<float[]> out = run(g, List.of(y));
+      assertClose(layerNorm(x, D), out.get(0), 2e-5, 1e-5, "y");
+    }
+  }
+
+  @Test
+  void layerNormGradientMatchesFiniteDifferencesAndTheStockGradient() {
+    float[] x = gaussian(ROWS * D, 1.5, 0.3, 2);
+    float[] w = gaussian(ROWS * D, 1, 0, 3);
+    // loss = sum(w * y(x)); its gradient in double by central differences of the Java LayerNorm
+    double[] want = new double[x.length];
+    double h = 1e-3;
+    for (int i = 0; i < x.length; i++) {
+      float[] xp = x.clone();
+      float[] xm = x.clone();
+      xp[i] += (float) h;
+      xm[i] -= (float) h;
+      double step = (double) xp[i] - xm[i];
+      want[i] = (dot(w, layerNorm(xp, D)) - dot(w, layerNorm(xm, D))) / step;
+    }
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> xs = constant(tf, x, ROWS, D);
+      Operand<TFloat32> ws = constant(tf, w, ROWS, D);
+      Operand<TFloat32> fused = tf.sum(tf.math.mul(FusedKernels.normalize(tf, xs), ws), tf.constant(new int[] {0, 1}));
+      Operand<TFloat32> stock =
+          tf.sum(tf.math.mul(Layers.normalize(tf, xs, VisionTransformer.LN_EPS), ws), tf.constant(new int[] {0, 1}));
+      List<float[]> out = run(g, List.of(tf.gradients(fused, List.of(xs)).dy(0), tf.gradients(stock, List.of(xs)).dy(0)));
+      assertClose(want, out.get(0), 2e-3, 2e-3, "dx vs finite differences");
+      assertClose(toDouble(out.get(1)), out.get(0), 2e-5, 1e-5, "dx vs TF's FusedBatchNorm gradient");
+    }
+  }
+
+  // ---- bias + GELU ----
+
+  @Test
+  void biasGeluMatchesPlainJavaAndStockOps() {
+    float[] z = gaussian(ROWS * D, 2.5, 0, 4); // |u| up to ~9: both tails and the middle
+    float[] b = gaussian(D, 1, 0, 5);
+    z[0] = -b[0]; // u = 0 exactly
+    double[] want = new double[z.length];
+    for (int i = 0; i < z.length; i++) {
+      want[i] = biasGelu((double) z[i] + b[i % D]);
+    }
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> zs = constant(tf, z, ROWS, D);
+      Operand<TFloat32> bs = constant(tf, b, D);
+      Operand<TFloat32> y = FusedKernels.biasGelu(tf, zs, bs);
+      assertEquals(Shape.of(ROWS, D), y.shape(), "shape inference");
+      Operand<TFloat32> u = tf.nn.biasAdd(zs, bs);
+      Operand<TFloat32> stock = tf.math.mul(u, tf.math.add(tf.math.erf(u), tf.constant(1f)));
+      List<float[]> out = run(g, List.of(y, stock));
+      assertClose(want, out.get(0), 1e-6, 1e-6, "y vs Java");
+      assertClose(toDouble(out.get(1)), out.get(0), 1e-6, 1e-6, "y vs TF's erf");
+    }
+  }
+
+  @Test
+  void biasGeluGradientsMatchFiniteDifferences() {
+    float[] z = gaussian(ROWS * D, 2, 0, 6);
+    float[] b = gaussian(D, 0.5, 0, 7);
+    float[] w = gaussian(ROWS * D, 1, 0, 8);
+    double h = 1e-3;
+    double[] wantZ = new double[z.length];
+    double[] wantB = new double[D];
+    for (int i = 0; i < z.length; i++) {
+      double u = (double) z[i] + b[i % D];
+      double slope = (biasGelu(u + h) - biasGelu(u - h)) / (2 * h); // d/dz = d/db of one element
+      wantZ[i] = w[i] * slope;
+      wantB[i % D] += w[i] * slope;
+    }
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> zs = constant(tf, z, ROWS, D);
+      Operand<TFloat32> bs = constant(tf, b, D);
+      Operand<TFloat32> loss =
+          tf.sum(tf.math.mul(FusedKernels.biasGelu(tf, zs, bs), constant(tf, w, ROWS, D)), tf.constant(new int[] {0, 1}));
+      var grads = tf.gradients(loss, List.of(zs, bs));
+      List<float[]> out = run(g, List.of(grads.dy(0), grads.dy(1)));
+      assertClose(wantZ, out.get(0), 1e-5, 1e-5, "dz");
+      assertClose(wantB, out.get(1), 1e-4, 1e-5, "db");
+    }
+  }
+
+  @Test
+  void aBiasOfTheWrongLengthIsAClearError() {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> z = tf.placeholder(TFloat32.class);
+      Operand<TFloat32> b = tf.placeholder(TFloat32.class);
+      Operand<TFloat32> y = FusedKernels.biasGelu(tf, z, b);
+      try (Session s = new Session(g);
+          TFloat32 zv = TFloat32.tensorOf(Shape.of(2, 5));
+          TFloat32 bv = TFloat32.tensorOf(Shape.of(4))) {
+        Exception e = assertThrows(Exception.class, () -> s.runner().feed(z, zv).feed(b, bv).fetch(y).run().close());
+        assertTrue(e.getMessage().contains("bias must be a vector as long as z's last axis"), e.getMessage());
+      }
+    }
+  }
+
+  // ---- bfloat16 ----
+
+  @Test
+  void bfloat16KernelsMatchTheFloatOnesWithinOneRounding() {
+    float[] x = gaussian(ROWS * D, 2, 0.5, 9);
+    float[] b = gaussian(D, 0.5, 0, 10);
+    float[] dy = gaussian(ROWS * D, 1, 0, 11);
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      // inputs rounded to bf16 once, so both paths see the same values
+      Operand<TBfloat16> xh = tf.dtypes.cast(constant(tf, x, ROWS, D), TBfloat16.class);
+      Operand<TBfloat16> bh = tf.dtypes.cast(constant(tf, b, D), TBfloat16.class);
+      Operand<TBfloat16> dyh = tf.dtypes.cast(constant(tf, dy, ROWS, D), TBfloat16.class);
+      List<Operand<?>> fetches = new ArrayList<>();
+      for (boolean half : new boolean[] {false, true}) {
+        Operand<?> xi = half ? xh : tf.dtypes.cast(xh, TFloat32.class);
+        Operand<?> bi = half ? bh : tf.dtypes.cast(bh, TFloat32.class);
+        Operand<?> dyi = half ? dyh : tf.dtypes.cast(dyh, TFloat32.class);
+        Operation ln = op(tf, "Dino4jLayerNorm", "ln" + half, xi);
+        Operation lng = op(tf, "Dino4jLayerNormGrad", "lng" + half, dyi, ln.output(0), ln.output(1));
+        Operation bg = op(tf, "Dino4jBiasGelu", "bg" + half, xi, bi);
+        Operation bgg = op(tf, "Dino4jBiasGeluGrad", "bgg" + half, dyi, xi, bi);
+        for (Output<?> o : List.of(ln.output(0), lng.output(0), bg.output(0), bgg.output(0), bgg.output(1))) {
+          fetches.add(half ? tf.dtypes.cast(o, TFloat32.class) : o);
+        }
+      }
+      List<float[]> out = run(g, fetches);
+      String[] names = {"layer norm", "its gradient", "bias gelu", "its dz", "its db"};
+      for (int k = 0; k < 5; k++) {
+        // each output is rounded to bf16 once (2^-9 relative); the LayerNorm gradient also reads
+        // y as rounded to bf16 and subtracts, so it is held to a share of its largest value instead
+        double[] want = toDouble(out.get(k));
+        double max = 0;
+        for (double v : want) {
+          max = Math.max(max, Math.abs(v));
+        }
+        assertClose(want, out.get(5 + k), k == 1 ? 1e-2 * max : 1e-6, 4e-3, "bf16 " + names[k]);
+      }
+    }
+  }
+
+  private static Operation op(Ops tf, String type, String name, Operand<?>... inputs) {
+    var b = tf.scope().opBuilder(type, name);
+    for (Operand<?> in : inputs) {
+      b.addInput(in.asOutput());
+    }
+    return b.build();
+  }
+
+  private static double dot(float[] w, double[] y) {
+    double s = 0;
+    for (int i = 0; i < w.length; i++) {
+      s += w[i] * y[i];
+    }
+    return s;
+  }
+
+  private static double[] toDouble(float[] a) {
+    double[] d = new double[a.length];
+    for (int i = 0; i < a.length; i++) {
+      d[i] = a[i];
+    }
+    return d;
+  }
+}
