@@ -328,6 +328,16 @@ void biasGeluGrad(void*, TF_OpKernelContext* ctx) {
   TF_DeleteTensor(dbt);
 }
 
+// ---- gradient hook ----
+
+// Passes y through unchanged (no copy); the op exists for its gradient, registered from Java.
+void gradientHook(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 1);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  TF_SetOutput(ctx, 0, in.t[0], in.status);
+  if (!in.ok()) TF_OpKernelContext_Failure(ctx, in.status);
+}
+
 // ---- shapes and registration ----
 
 void sameAsInput0(TF_ShapeInferenceContext* ctx, TF_Status* st) {
@@ -392,6 +402,19 @@ __attribute__((constructor)) void registerAll() {
   defineOp("Dino4jLayerNormGrad", lngIn, lngOut, sameAsInput0, st);
   defineOp("Dino4jBiasGelu", bgIn, bgOut, sameAsInput0, st);
   defineOp("Dino4jBiasGeluGrad", bggIn, bggOut, biasGeluGradShape, st);
+  {
+    TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder("Dino4jBatchMatMulHook");
+    TF_OpDefinitionBuilderAddAttr(b, "T: {float, bfloat16}");
+    TF_OpDefinitionBuilderAddAttr(b, "adj_y: bool = false");
+    TF_OpDefinitionBuilderAddInput(b, "y: T");
+    TF_OpDefinitionBuilderAddInput(b, "a: T");
+    TF_OpDefinitionBuilderAddInput(b, "b: T");
+    TF_OpDefinitionBuilderAddOutput(b, "out: T");
+    TF_OpDefinitionBuilderSetShapeInferenceFunction(b, sameAsInput0);
+    TF_RegisterOpDefinition(b, st);
+  }
+  registerKernel<float>("Dino4jBatchMatMulHook", "Dino4jBatchMatMulHookF32", gradientHook, st);
+  registerKernel<Bf16>("Dino4jBatchMatMulHook", "Dino4jBatchMatMulHookBf16", gradientHook, st);
   registerKernel<float>("Dino4jLayerNorm", "Dino4jLayerNormF32", layerNorm<float>, st);
   registerKernel<Bf16>("Dino4jLayerNorm", "Dino4jLayerNormBf16", layerNorm<Bf16>, st);
   registerKernel<float>("Dino4jLayerNormGrad", "Dino4jLayerNormGradF32", layerNormGrad<float>, st);
@@ -403,7 +426,7 @@ __attribute__((constructor)) void registerAll() {
   TF_DeleteStatus(st);
   const char* key = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_ALLOWLIST_ADD";
   const char* old = std::getenv(key);
-  std::string list = "Dino4jLayerNorm,Dino4jLayerNormGrad,Dino4jBiasGelu,Dino4jBiasGeluGrad";
+  std::string list = "Dino4jLayerNorm,Dino4jLayerNormGrad,Dino4jBiasGelu,Dino4jBiasGeluGrad,Dino4jBatchMatMulHook";
   if (old != nullptr && *old != 0) list = std::string(old) + "," + list;
   setenv(key, list.c_str(), 1);
 }

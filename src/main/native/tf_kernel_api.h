@@ -40,6 +40,7 @@ TF_Tensor* TF_ForwardInputOrAllocateOutput(TF_OpKernelContext* context,
                                            int num_candidate_input_indices, int output_index,
                                            const int64_t* output_dims, int output_num_dims,
                                            int* forwarded_input, TF_Status* status);
+void TF_SetOutput(TF_OpKernelContext* ctx, int i, const TF_Tensor* tensor, TF_Status* status);
 void TF_OpKernelContext_Failure(TF_OpKernelContext* ctx, TF_Status* status);
 
 TF_KernelBuilder* TF_NewKernelBuilder(const char* op_name, const char* device_name,

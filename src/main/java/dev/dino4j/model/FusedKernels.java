@@ -79,7 +79,8 @@ public final class FusedKernels {
     }
     boolean ok =
         TensorFlow.registerCustomGradient("Dino4jLayerNorm", FusedKernels::layerNormGradient)
-            && TensorFlow.registerCustomGradient("Dino4jBiasGelu", FusedKernels::biasGeluGradient);
+            && TensorFlow.registerCustomGradient("Dino4jBiasGelu", FusedKernels::biasGeluGradient)
+            && TensorFlow.registerCustomGradient("Dino4jBatchMatMulHook", FusedKernels::batchMatMulGradient);
     if (!ok) {
       problem = "fused kernels in " + lib + ": their gradients could not be registered";
       LOG.warn(problem);
@@ -105,6 +106,54 @@ public final class FusedKernels {
   public static Operand<TFloat32> biasGelu(Ops tf, Operand<TFloat32> z, Operand<TFloat32> b) {
     requireLoaded();
     return op(tf, "Dino4jBiasGelu", "BiasGelu", z, b).output(0);
+  }
+
+  /**
+   * a @ b (b transposed when adjY) over the leading batch axes as oneDNN's batched matmul, forward
+   * and backward. TF Java wraps only BatchMatMulV3, which this TF build runs on Eigen (2-3x
+   * slower here); BatchMatMulV2 goes to oneDNN, but TF's gradient of it is again BatchMatMulV3. So
+   * the product is taken of stopGradient inputs, and a pass-through op carries the gradient, which
+   * is built from BatchMatMulV2 ops.
+   */
+  public static Operand<TFloat32> batchMatMul(Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, boolean adjY) {
+    requireLoaded();
+    Output<?> y = batchMatMulV2(tf, tf.stopGradient(a), tf.stopGradient(b), false, adjY);
+    Operation hook =
+        tf.scope().opBuilder("Dino4jBatchMatMulHook", "BatchMatMulHook")
+            .addInput(y)
+            .addInput(a.asOutput())
+            .addInput(b.asOutput())
+            .setAttr("adj_y", adjY)
+            .build();
+    return float32(hook.output(0));
+  }
+
+  private static Output<?> batchMatMulV2(Ops tf, Operand<?> a, Operand<?> b, boolean adjX, boolean adjY) {
+    return tf.scope().opBuilder("BatchMatMulV2", "BatchMatMulV2")
+        .addInput(a.asOutput())
+        .addInput(b.asOutput())
+        .setAttr("adj_x", adjX)
+        .setAttr("adj_y", adjY)
+        .build()
+        .output(0);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Operand<TFloat32> float32(Output<?> o) {
+    return (Operand<TFloat32>) (Operand<?>) o;
+  }
+
+  private static List<Operand<?>> batchMatMulGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Output<?> dy = grads.get(0);
+    Output<?> a = op.input(1);
+    Output<?> b = op.input(2);
+    boolean adjY = op.attributes().getAttrBool("adj_y");
+    // y = a b: da = dy b^T, db = a^T dy;  y = a b^T: da = dy b, db = dy^T a
+    Output<?> da = batchMatMulV2(tf, dy, b, false, !adjY);
+    Output<?> db = adjY ? batchMatMulV2(tf, dy, a, true, false) : batchMatMulV2(tf, a, dy, true, false);
+    // y is a product of stopGradient inputs: whatever flows back into it ends at the
+    // StopGradients, and the session never runs ops that nothing it is asked for depends on
+    return List.of(dy, da, db);
   }
 
   private static void requireLoaded() {

@@ -128,8 +128,9 @@ public final class VisionTransformer {
   }
 
   /**
-   * As {@link #forward(Ops, Params, Dims, Operand, int, DropPath)}; {@code fused}: the LayerNorms and
-   * the MLP's bias + GELU as {@link FusedKernels} ops (the training graph, where they are built).
+   * As {@link #forward(Ops, Params, Dims, Operand, int, DropPath)}; {@code fused}: the LayerNorms,
+   * the MLP's bias + GELU and the attention's batched matmuls as {@link FusedKernels} ops (the
+   * training graph, where they are built).
    */
   public static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, boolean fused) {
@@ -240,7 +241,7 @@ public final class VisionTransformer {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
       Operand<TFloat32> h = normalize(bt, x, fused); // [B, 1+N, D]; norm1's affine is in qkv
-      AttentionOut a = attention(bt, w, b, d, h, shape);
+      AttentionOut a = attention(bt, w, b, d, h, shape, fused);
       attention = a.weights();
       x = tf.math.add(x, dropPath(bt, a.out(), dropPath, i));
       h = normalize(bt, x, fused); // [B, 1+N, D]; norm2's affine is in fc1
@@ -341,7 +342,7 @@ public final class VisionTransformer {
   private record AttentionOut(Operand<TFloat32> out, Operand<TFloat32> weights) {}
 
   private static AttentionOut attention(
-      Ops tf, Params w, String b, Dims d, Operand<TFloat32> x, TokenShape shape) {
+      Ops tf, Params w, String b, Dims d, Operand<TFloat32> x, TokenShape shape, boolean fused) {
     int dim = d.embedDim();
     int heads = d.heads();
     int hd = d.headDim();
@@ -361,16 +362,24 @@ public final class VisionTransformer {
     for (Operand<TFloat32> part : tf.split(tf.constant(0), qkv, 3L)) {
       parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, N, hd]
     }
-    Operand<TFloat32> scores =
-        tf.train.batchMatMul(
-            parts.get(0), parts.get(1), TFloat32.class,
-            org.tensorflow.op.train.BatchMatMul.adjY(true)); // [B, H, N, N], already scaled
+    Operand<TFloat32> scores = batchMatMul(tf, parts.get(0), parts.get(1), true, fused); // [B, H, N, N], already scaled
     Operand<TFloat32> attn = tf.nn.softmax(scores); // [B, H, N, N]
-    Operand<TFloat32> out = tf.train.batchMatMul(attn, parts.get(2), TFloat32.class); // [B, H, N, hd]
+    Operand<TFloat32> out = batchMatMul(tf, attn, parts.get(2), false, fused); // [B, H, N, hd]
     out = tf.linalg.transpose(out, tf.constant(new int[] {0, 2, 1, 3})); // [B, N, H, hd]
     out = tf.reshape(out, shape.of(tf, -1, TokenShape.TOKENS, dim)); // [B, N, D]
     out = linearTokens(tf, out, shape, dim, dim, linear(w, b + "attn.proj"));
     return new AttentionOut(out, attn);
+  }
+
+
+
+  /** a @ b over the batch axes (b transposed when adjY): oneDNN's, forward and backward, when fused. */
+  private static Operand<TFloat32> batchMatMul(
+      Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, boolean adjY, boolean fused) {
+    if (fused) {
+      return FusedKernels.batchMatMul(tf, a, b, adjY);
+    }
+    return tf.train.batchMatMul(a, b, TFloat32.class, org.tensorflow.op.train.BatchMatMul.adjY(adjY));
   }
 
   /** Per-sample residual drop: x / keep * floor(keep + U[0,1)), the reference's drop_path. */

@@ -244,6 +244,37 @@ class FusedKernelsTest {
     }
   }
 
+  // ---- batched matmul ----
+
+  @Test
+  void batchMatMulAndItsGradientsMatchTheStockOp() {
+    float[] a = gaussian(2 * 3 * 5 * 4, 1, 0, 12); // [2, 3, 5, 4]
+    float[] b = gaussian(2 * 3 * 5 * 4, 1, 0, 13); // [2, 3, 5, 4] (transposed) or [2, 3, 4, 5]
+    float[] w = gaussian(2 * 3 * 5 * 5, 1, 0, 14);
+    float[] w2 = gaussian(2 * 3 * 5 * 5, 1, 0, 15);
+    for (boolean adjY : new boolean[] {true, false}) {
+      try (Graph g = new Graph()) {
+        Ops tf = Ops.create(g);
+        Operand<TFloat32> as = constant(tf, a, 2, 3, 5, 4);
+        Operand<TFloat32> bs = adjY ? constant(tf, b, 2, 3, 5, 4) : constant(tf, b, 2, 3, 4, 5);
+        Operand<TFloat32> ws = constant(tf, adjY ? w : w2, 2, 3, 5, 5);
+        Operand<TFloat32> fused = FusedKernels.batchMatMul(tf, as, bs, adjY);
+        Operand<TFloat32> stock =
+            tf.train.batchMatMul(as, bs, TFloat32.class, org.tensorflow.op.train.BatchMatMul.adjY(adjY));
+        assertEquals(Shape.of(2, 3, 5, 5), fused.shape());
+        // a second use of the product, so that the gradient sums two paths as in attention
+        Operand<TFloat32> lf = tf.sum(tf.math.mul(tf.math.mul(fused, ws), fused), tf.constant(new int[] {0, 1, 2, 3}));
+        Operand<TFloat32> ls = tf.sum(tf.math.mul(tf.math.mul(stock, ws), stock), tf.constant(new int[] {0, 1, 2, 3}));
+        var gf = tf.gradients(lf, List.of(as, bs));
+        var gs = tf.gradients(ls, List.of(as, bs));
+        List<float[]> out = run(g, List.of(fused, stock, gf.dy(0), gs.dy(0), gf.dy(1), gs.dy(1)));
+        for (int k = 0; k < 3; k++) {
+          assertClose(toDouble(out.get(2 * k + 1)), out.get(2 * k), 1e-5, 1e-5, "adjY " + adjY + " output " + k);
+        }
+      }
+    }
+  }
+
   // ---- bfloat16 ----
 
   @Test
