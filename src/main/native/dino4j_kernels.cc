@@ -16,6 +16,14 @@
 //   Dino4jBiasGeluGrad(dy: T, z: T, b: T) -> dz: T, db: T
 //                                                     dz = dy (1 + erf(u) + u 2/sqrt(pi) e^-u^2),
 //                                                     db = sum of dz over rows
+//   Dino4jBiasScaleResidual(x: T, z: T, b: T, s: float) -> y: T
+//                                                     y = x + (z + b) s[sample]: a residual branch's
+//                                                     bias, drop-path scale and add (s has one value
+//                                                     per sample of rows / len(s) rows)
+//   Dino4jBiasScaleResidualGrad(dy: T, s: float) -> dz: T, db: T
+//                                                     dz = dy s[sample], db = sum of dz over rows
+//   Dino4jBatchMatMulHook(y: T, a: T, b: T) -> y      passes y through; carries the gradient of
+//                                                     y = a b (Java builds it from oneDNN matmuls)
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -104,7 +112,7 @@ constexpr float kLayerNormEps = 1e-6f;  // VisionTransformer.LN_EPS
 struct Inputs {
   TF_OpKernelContext* ctx;
   TF_Status* status;
-  TF_Tensor* t[3] = {nullptr, nullptr, nullptr};
+  TF_Tensor* t[4] = {nullptr, nullptr, nullptr, nullptr};
   int n = 0;
 
   Inputs(TF_OpKernelContext* c, int count) : ctx(c), status(TF_NewStatus()), n(count) {
@@ -328,6 +336,89 @@ void biasGeluGrad(void*, TF_OpKernelContext* ctx) {
   TF_DeleteTensor(dbt);
 }
 
+// ---- bias + per-sample scale + residual ----
+
+// Shared checks: x and z (or dy) of equal size with last axis D, s one float per sample (a
+// sample = rows / len(s) consecutive rows); b, when given, D long.
+bool residualDims(Inputs& in, int xi, int si, int bi, int64_t* rows, int64_t* d, int64_t* per) {
+  if (!rowsOf(in, xi, rows, d)) return false;
+  int64_t ns = TF_TensorElementCount(in.t[si]);
+  if (ns < 1 || *rows % ns != 0)
+    return in.fail("Dino4jBiasScaleResidual: s must hold one value per sample, dividing the rows");
+  *per = *rows / ns;
+  if (bi >= 0 && (TF_NumDims(in.t[bi]) != 1 || TF_Dim(in.t[bi], 0) != *d))
+    return in.fail("Dino4jBiasScaleResidual: the bias must be a vector as long as x's last axis");
+  return true;
+}
+
+template <typename T>
+void biasScaleResidual(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 4);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t rows, d, per;
+  if (!residualDims(in, 0, 3, 2, &rows, &d, &per)) return;
+  if (TF_TensorElementCount(in.t[1]) != rows * d) {
+    in.fail("Dino4jBiasScaleResidual: x and z must have the same number of elements");
+    return;
+  }
+  const int reuse[] = {0, 1};
+  TF_Tensor* yt = in.output(0, dtype<T>(), 0, reuse, 2);
+  if (yt == nullptr) return;
+  const T* x = static_cast<const T*>(TF_TensorData(in.t[0]));
+  const T* z = static_cast<const T*>(TF_TensorData(in.t[1]));
+  const T* b = static_cast<const T*>(TF_TensorData(in.t[2]));
+  const float* sc = static_cast<const float*>(TF_TensorData(in.t[3]));
+  T* y = static_cast<T*>(TF_TensorData(yt));  // may alias x or z: element j read before written
+  std::vector<float> biasv(d);
+  float* bias = biasv.data();
+  for (int64_t j = 0; j < d; j++) bias[j] = load(b, j);
+  for (int64_t r = 0; r < rows; r++) {
+    const T* xr = x + r * d;
+    const T* zr = z + r * d;
+    T* yr = y + r * d;
+    float s = sc[r / per];
+#pragma omp simd
+    for (int64_t j = 0; j < d; j++) store(yr, j, load(xr, j) + (load(zr, j) + bias[j]) * s);
+  }
+  TF_DeleteTensor(yt);
+}
+
+template <typename T>
+void biasScaleResidualGrad(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 2);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t rows, d, per;
+  if (!residualDims(in, 0, 1, -1, &rows, &d, &per)) return;
+  TF_Tensor* dzt = in.output(0, dtype<T>(), 0, nullptr, 0);
+  if (dzt == nullptr) return;
+  int64_t bdims[1] = {d};
+  TF_Tensor* dbt = TF_AllocateOutput(ctx, 1, dtype<T>(), bdims, 1, d * sizeof(T), in.status);
+  if (TF_GetCode(in.status) != TF_OK) {
+    TF_DeleteTensor(dzt);
+    return TF_OpKernelContext_Failure(ctx, in.status);
+  }
+  const T* dy = static_cast<const T*>(TF_TensorData(in.t[0]));
+  const float* sc = static_cast<const float*>(TF_TensorData(in.t[1]));
+  T* dz = static_cast<T*>(TF_TensorData(dzt));
+  T* db = static_cast<T*>(TF_TensorData(dbt));
+  std::vector<float> accv(d, 0.0f);
+  float* acc = accv.data();
+  for (int64_t r = 0; r < rows; r++) {
+    const T* dyr = dy + r * d;
+    T* dzr = dz + r * d;
+    float s = sc[r / per];
+#pragma omp simd
+    for (int64_t j = 0; j < d; j++) {
+      float g = load(dyr, j) * s;
+      store(dzr, j, g);
+      acc[j] += g;
+    }
+  }
+  for (int64_t j = 0; j < d; j++) store(db, j, acc[j]);
+  TF_DeleteTensor(dzt);
+  TF_DeleteTensor(dbt);
+}
+
 // ---- gradient hook ----
 
 // Passes y through unchanged (no copy); the op exists for its gradient, registered from Java.
@@ -367,6 +458,17 @@ void biasGeluGradShape(TF_ShapeInferenceContext* ctx, TF_Status* st) {
   TF_DeleteShapeHandle(h);
 }
 
+void lastAxisShape(TF_ShapeInferenceContext* ctx, TF_Status* st) {
+  TF_ShapeHandle* h = TF_NewShapeHandle();
+  TF_ShapeHandle* last = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, h, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, h, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSubshape(ctx, h, -1, INT64_MAX, last, st);
+  if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 1, last, st);
+  TF_DeleteShapeHandle(last);
+  TF_DeleteShapeHandle(h);
+}
+
 void defineOp(const char* name, const char* const* inputs, const char* const* outputs,
               void (*shape)(TF_ShapeInferenceContext*, TF_Status*), TF_Status* st) {
   TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(name);
@@ -402,6 +504,16 @@ __attribute__((constructor)) void registerAll() {
   defineOp("Dino4jLayerNormGrad", lngIn, lngOut, sameAsInput0, st);
   defineOp("Dino4jBiasGelu", bgIn, bgOut, sameAsInput0, st);
   defineOp("Dino4jBiasGeluGrad", bggIn, bggOut, biasGeluGradShape, st);
+  static const char* bsrIn[] = {"x: T", "z: T", "b: T", "s: float", nullptr};
+  static const char* bsrOut[] = {"y: T", nullptr};
+  static const char* bsrgIn[] = {"dy: T", "s: float", nullptr};
+  static const char* bsrgOut[] = {"dz: T", "db: T", nullptr};
+  defineOp("Dino4jBiasScaleResidual", bsrIn, bsrOut, sameAsInput0, st);
+  defineOp("Dino4jBiasScaleResidualGrad", bsrgIn, bsrgOut, lastAxisShape, st);
+  registerKernel<float>("Dino4jBiasScaleResidual", "Dino4jBiasScaleResidualF32", biasScaleResidual<float>, st);
+  registerKernel<Bf16>("Dino4jBiasScaleResidual", "Dino4jBiasScaleResidualBf16", biasScaleResidual<Bf16>, st);
+  registerKernel<float>("Dino4jBiasScaleResidualGrad", "Dino4jBiasScaleResidualGradF32", biasScaleResidualGrad<float>, st);
+  registerKernel<Bf16>("Dino4jBiasScaleResidualGrad", "Dino4jBiasScaleResidualGradBf16", biasScaleResidualGrad<Bf16>, st);
   {
     TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder("Dino4jBatchMatMulHook");
     TF_OpDefinitionBuilderAddAttr(b, "T: {float, bfloat16}");
@@ -426,7 +538,8 @@ __attribute__((constructor)) void registerAll() {
   TF_DeleteStatus(st);
   const char* key = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_ALLOWLIST_ADD";
   const char* old = std::getenv(key);
-  std::string list = "Dino4jLayerNorm,Dino4jLayerNormGrad,Dino4jBiasGelu,Dino4jBiasGeluGrad,Dino4jBatchMatMulHook";
+  std::string list = "Dino4jLayerNorm,Dino4jLayerNormGrad,Dino4jBiasGelu,Dino4jBiasGeluGrad,Dino4jBatchMatMulHook,"
+                     "Dino4jBiasScaleResidual,Dino4jBiasScaleResidualGrad";
   if (old != nullptr && *old != 0) list = std::string(old) + "," + list;
   setenv(key, list.c_str(), 1);
 }

@@ -16,9 +16,11 @@ import org.tensorflow.types.TFloat32;
 
 /**
  * dino4j's fused CPU kernels ({@code src/main/native/dino4j_kernels.cc}, built by {@code make
- * build} into {@code target/native/libdino4j_kernels.so}): LayerNorm without its affine part, and
- * bias + exact GELU, each with its gradient op. TF computes these as several elementwise ops,
- * each a pass over the activations; the fused ones make one pass forward and one backward.
+ * build} into {@code target/native/libdino4j_kernels.so}): LayerNorm without its affine part,
+ * bias + exact GELU, and bias + drop-path scale + residual add, each with its gradient op; and
+ * oneDNN batched matmuls for attention, forward and backward. TF computes the first three as
+ * several elementwise ops, each a pass over the activations; the fused ones make one pass forward
+ * and one backward.
  *
  * <p>The training graph uses them (train.kernels); the export and feature graphs never do, so a
  * SavedModel needs nothing but stock TensorFlow. Gradients are registered with TF Java's
@@ -80,7 +82,8 @@ public final class FusedKernels {
     boolean ok =
         TensorFlow.registerCustomGradient("Dino4jLayerNorm", FusedKernels::layerNormGradient)
             && TensorFlow.registerCustomGradient("Dino4jBiasGelu", FusedKernels::biasGeluGradient)
-            && TensorFlow.registerCustomGradient("Dino4jBatchMatMulHook", FusedKernels::batchMatMulGradient);
+            && TensorFlow.registerCustomGradient("Dino4jBatchMatMulHook", FusedKernels::batchMatMulGradient)
+            && TensorFlow.registerCustomGradient("Dino4jBiasScaleResidual", FusedKernels::biasScaleResidualGradient);
     if (!ok) {
       problem = "fused kernels in " + lib + ": their gradients could not be registered";
       LOG.warn(problem);
@@ -106,6 +109,24 @@ public final class FusedKernels {
   public static Operand<TFloat32> biasGelu(Ops tf, Operand<TFloat32> z, Operand<TFloat32> b) {
     requireLoaded();
     return op(tf, "Dino4jBiasGelu", "BiasGelu", z, b).output(0);
+  }
+
+  /**
+   * x + (z + b) s: a residual branch's bias, per-sample drop-path scale and add as one op. x and z
+   * [B, T, D] (or any shape with D last), b [D], s one value per sample ([B, 1, 1] or [B]; [1]:
+   * the same for all). s gets no gradient (drop-path masks are constants).
+   */
+  public static Operand<TFloat32> biasScaleResidual(
+      Ops tf, Operand<TFloat32> x, Operand<TFloat32> z, Operand<TFloat32> b, Operand<TFloat32> s) {
+    requireLoaded();
+    return op(tf, "Dino4jBiasScaleResidual", "BiasScaleResidual", x, z, b, s).output(0);
+  }
+
+  private static List<Operand<?>> biasScaleResidualGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Output<?> dy = grads.get(0);
+    Output<?> s = op.input(3);
+    Operation g = op(tf, "Dino4jBiasScaleResidualGrad", "BiasScaleResidualGrad", dy, s);
+    return List.of(dy, g.output(0), g.output(1), tf.zerosLike(s));
   }
 
   /**

@@ -129,8 +129,8 @@ public final class VisionTransformer {
 
   /**
    * As {@link #forward(Ops, Params, Dims, Operand, int, DropPath)}; {@code fused}: the LayerNorms,
-   * the MLP's bias + GELU and the attention's batched matmuls as {@link FusedKernels} ops (the
-   * training graph, where they are built).
+   * the MLP's bias + GELU, the residual branches' bias + drop path + add and the attention's
+   * batched matmuls as {@link FusedKernels} ops (the training graph, where they are built).
    */
   public static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, boolean fused) {
@@ -243,7 +243,7 @@ public final class VisionTransformer {
       Operand<TFloat32> h = normalize(bt, x, fused); // [B, 1+N, D]; norm1's affine is in qkv
       AttentionOut a = attention(bt, w, b, d, h, shape, fused);
       attention = a.weights();
-      x = tf.math.add(x, dropPath(bt, a.out(), dropPath, i));
+      x = residual(bt, x, a.out(), dim, dim, linear(w, b + "attn.proj"), shape, dropPath, i, fused);
       h = normalize(bt, x, fused); // [B, 1+N, D]; norm2's affine is in fc1
       // Exact GELU(z) = 0.5 z (1 + erf(z / sqrt 2)) = (u + u erf(u)) / sqrt 2 with u = z / sqrt 2:
       // fc1 computes u directly and fc2's weight takes the outer 1 / sqrt 2, which leaves 3 passes
@@ -258,8 +258,8 @@ public final class VisionTransformer {
         Operand<TFloat32> u = linearTokens(bt, h, shape, dim, d.mlpHidden(), fc1); // [B, 1+N, 4D]
         h = bt.math.mul(u, bt.math.add(bt.math.erf(u), bt.constant(1f))); // [B, 1+N, 4D] = sqrt 2 GELU(z)
       }
-      h = linearTokens(bt, h, shape, d.mlpHidden(), dim, linear(w, b + "mlp.fc2").inputScaled(bt, invSqrt2));
-      x = tf.math.add(x, dropPath(bt, h, dropPath, d.depth() + i));
+      Layers.Linear fc2 = linear(w, b + "mlp.fc2").inputScaled(bt, invSqrt2);
+      x = residual(bt, x, h, d.mlpHidden(), dim, fc2, shape, dropPath, d.depth() + i, fused);
       blockOutputs.add(x); // [B, 1+N, D]
     }
     // LayerNorm is per token, so the CLS feature needs only the CLS row normalised; the training
@@ -366,8 +366,7 @@ public final class VisionTransformer {
     Operand<TFloat32> attn = tf.nn.softmax(scores); // [B, H, N, N]
     Operand<TFloat32> out = batchMatMul(tf, attn, parts.get(2), false, fused); // [B, H, N, hd]
     out = tf.linalg.transpose(out, tf.constant(new int[] {0, 2, 1, 3})); // [B, N, H, hd]
-    out = tf.reshape(out, shape.of(tf, -1, TokenShape.TOKENS, dim)); // [B, N, D]
-    out = linearTokens(tf, out, shape, dim, dim, linear(w, b + "attn.proj"));
+    out = tf.reshape(out, shape.of(tf, -1, TokenShape.TOKENS, dim)); // [B, N, D], before attn.proj
     return new AttentionOut(out, attn);
   }
 
@@ -384,12 +383,18 @@ public final class VisionTransformer {
 
   /** Per-sample residual drop: x / keep * floor(keep + U[0,1)), the reference's drop_path. */
   private static Operand<TFloat32> dropPath(Ops tf, Operand<TFloat32> x, DropPath dp, int slot) {
+    Operand<TFloat32> scale = dropPathScale(tf, x, dp, slot);
+    return scale == null ? x : tf.math.mul(x, scale);
+  }
+
+  /** floor(keep + U[0,1)) / keep per sample of x, [B, 1, 1]; null where nothing is dropped. */
+  private static Operand<TFloat32> dropPathScale(Ops tf, Operand<TFloat32> x, DropPath dp, int slot) {
     if (dp == null) {
-      return x;
+      return null;
     }
     double rate = dp.rates()[slot % dp.rates().length];
     if (rate <= 0) {
-      return x;
+      return null;
     }
     float keep = (float) (1 - rate);
     Operand<TInt32> batch =
@@ -410,8 +415,23 @@ public final class VisionTransformer {
       u = tf.reshape(u, maskShape); // [B, 1, 1]
     }
     // floor(keep + u) / keep on [B, 1, 1], then one multiply over x rather than a divide and a multiply
-    Operand<TFloat32> scale =
-        tf.stopGradient(tf.math.div(tf.math.floor(tf.math.add(u, tf.constant(keep))), tf.constant(keep))); // [B, 1, 1]
-    return tf.math.mul(x, scale);
+    return tf.stopGradient(tf.math.div(tf.math.floor(tf.math.add(u, tf.constant(keep))), tf.constant(keep))); // [B, 1, 1]
+  }
+
+  /**
+   * x + drop_path(in W + b): a residual branch's output layer, added to the stream x [B, T, D].
+   * Fused: the matmul without its bias, then bias, drop-path scale and add as one op (one pass over
+   * [B, T, D] forward and one back, instead of three each).
+   */
+  private static Operand<TFloat32> residual(
+      Ops tf, Operand<TFloat32> x, Operand<TFloat32> in, long inDim, long dim, Layers.Linear l, TokenShape shape,
+      DropPath dp, int slot, boolean fused) {
+    if (!fused) {
+      return tf.math.add(x, dropPath(tf, linearTokens(tf, in, shape, inDim, dim, l), dp, slot));
+    }
+    Operand<TFloat32> z = tf.linalg.matMul(tf.reshape(in, tf.constant(new long[] {-1, inDim})), l.weight()); // [B*T, D]
+    z = tf.reshape(z, shape.of(tf, -1, TokenShape.TOKENS, dim)); // [B, T, D]
+    Operand<TFloat32> scale = dropPathScale(tf, x, dp, slot); // [B, 1, 1]
+    return FusedKernels.biasScaleResidual(tf, x, z, l.bias(), scale == null ? tf.constant(new float[] {1f}) : scale);
   }
 }

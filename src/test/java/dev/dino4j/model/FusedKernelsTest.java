@@ -244,6 +244,44 @@ class FusedKernelsTest {
     }
   }
 
+  // ---- bias + drop-path scale + residual ----
+
+  @Test
+  void biasScaleResidualAndItsGradientsMatchPlainJava() {
+    int samples = 3;
+    int tokens = 2; // ROWS = samples * tokens
+    float[] x = gaussian(ROWS * D, 1, 0, 16);
+    float[] z = gaussian(ROWS * D, 1, 0, 17);
+    float[] b = gaussian(D, 1, 0, 18);
+    float[] s = {0f, 1.25f, 1.25f}; // a dropped sample and two kept ones, as drop path draws them
+    float[] w = gaussian(ROWS * D, 1, 0, 19);
+    double[] want = new double[x.length];
+    double[] wantDz = new double[x.length];
+    double[] wantDb = new double[D];
+    for (int i = 0; i < x.length; i++) {
+      double scale = s[i / D / tokens];
+      want[i] = x[i] + ((double) z[i] + b[i % D]) * scale;
+      wantDz[i] = w[i] * scale; // loss = sum(w * y), linear: exact derivatives
+      wantDb[i % D] += w[i] * scale;
+    }
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> xs = constant(tf, x, samples, tokens, D);
+      Operand<TFloat32> zs = constant(tf, z, samples, tokens, D);
+      Operand<TFloat32> bs = constant(tf, b, D);
+      Operand<TFloat32> ss = constant(tf, s, samples, 1, 1);
+      Operand<TFloat32> y = FusedKernels.biasScaleResidual(tf, xs, zs, bs, ss);
+      assertEquals(Shape.of(samples, tokens, D), y.shape());
+      Operand<TFloat32> loss = tf.sum(tf.math.mul(y, constant(tf, w, samples, tokens, D)), tf.constant(new int[] {0, 1, 2}));
+      var grads = tf.gradients(loss, List.of(xs, zs, bs));
+      List<float[]> out = run(g, List.of(y, grads.dy(0), grads.dy(1), grads.dy(2)));
+      assertClose(want, out.get(0), 1e-6, 1e-6, "y");
+      assertClose(toDouble(w), out.get(1), 0, 0, "dx: the residual passes the gradient through");
+      assertClose(wantDz, out.get(2), 1e-6, 1e-6, "dz");
+      assertClose(wantDb, out.get(3), 1e-5, 1e-6, "db");
+    }
+  }
+
   // ---- batched matmul ----
 
   @Test
@@ -297,13 +335,19 @@ class FusedKernelsTest {
         Operation lng = op(tf, "Dino4jLayerNormGrad", "lng" + half, dyi, ln.output(0), ln.output(1));
         Operation bg = op(tf, "Dino4jBiasGelu", "bg" + half, xi, bi);
         Operation bgg = op(tf, "Dino4jBiasGeluGrad", "bgg" + half, dyi, xi, bi);
-        for (Output<?> o : List.of(ln.output(0), lng.output(0), bg.output(0), bgg.output(0), bgg.output(1))) {
+        Operand<TFloat32> scale = constant(tf, new float[] {0.5f, 0f, 2f}, 3, 1, 1);
+        Operation bsr = op(tf, "Dino4jBiasScaleResidual", "bsr" + half, xi, dyi, bi, scale);
+        Operation bsrg = op(tf, "Dino4jBiasScaleResidualGrad", "bsrg" + half, dyi, scale);
+        for (Output<?> o : List.of(ln.output(0), lng.output(0), bg.output(0), bgg.output(0), bgg.output(1),
+            bsr.output(0), bsrg.output(0), bsrg.output(1))) {
           fetches.add(half ? tf.dtypes.cast(o, TFloat32.class) : o);
         }
       }
       List<float[]> out = run(g, fetches);
-      String[] names = {"layer norm", "its gradient", "bias gelu", "its dz", "its db"};
-      for (int k = 0; k < 5; k++) {
+      String[] names = {"layer norm", "its gradient", "bias gelu", "its dz", "its db", "bias scale residual",
+          "its dz", "its db"};
+      int n = names.length;
+      for (int k = 0; k < n; k++) {
         // each output is rounded to bf16 once (2^-9 relative); the LayerNorm gradient also reads
         // y as rounded to bf16 and subtracts, so it is held to a share of its largest value instead
         double[] want = toDouble(out.get(k));
@@ -311,7 +355,7 @@ class FusedKernelsTest {
         for (double v : want) {
           max = Math.max(max, Math.abs(v));
         }
-        assertClose(want, out.get(5 + k), k == 1 ? 1e-2 * max : 1e-6, 4e-3, "bf16 " + names[k]);
+        assertClose(want, out.get(n + k), k == 1 ? 1e-2 * max : 1e-6, 4e-3, "bf16 " + names[k]);
       }
     }
   }

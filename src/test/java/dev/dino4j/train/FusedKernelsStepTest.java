@@ -20,7 +20,9 @@ class FusedKernelsStepTest {
   void fusedKernelsTakeTheSameStepsAsStockOps() {
     assumeTrue(FusedKernels.available(), FusedKernels.problem());
     DinoConfig base = TestConfigs.tiny(2, 0.2, 3.0, "unused"); // drop path on, two local crops
-    for (int towers : new int[] {1, 2}) {
+    // two towers: the ops are built in the towers' scopes, as auto picks them on this machine (one
+    // tower, one thread: TowersTest's single chain runs the fused ops under auto)
+    for (int towers : new int[] {2}) {
       List<float[]> stock = TowersTest.run(TowersTest.with(base, towers, towers, "stock"), 3);
       List<float[]> fused = TowersTest.run(TowersTest.with(base, towers, towers, "fused"), 3);
       assertEquals(stock.size(), fused.size());
