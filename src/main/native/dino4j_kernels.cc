@@ -84,23 +84,18 @@ inline float expClamped(float x) {
   return p * scale;
 }
 
-// erf(x) from the Chebyshev-fitted erfc of Numerical Recipes (erfcc, fractional error < 1.2e-7
-// for every x >= 0): erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |x|.
-inline float erfApprox(float x) {
+// erf(x) given g = e^(-x^2), by Abramowitz & Stegun 7.1.26: erf(z) = 1 - t P(t) e^(-z^2) with
+// t = 1 / (1 + p z), z = |x|, |error| <= 1.5e-7. Taking e^(-x^2) as an argument lets GELU's
+// gradient, which needs it anyway, share one exp with the erf.
+inline float erfFromGauss(float x, float g) {
   float z = std::fabs(x);
-  float t = 1.0f / (1.0f + 0.5f * z);
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  float erfc = t * expClamped(-z * z + p);
-  float e = 1.0f - erfc;
+  float t = 1.0f / (1.0f + 0.3275911f * z);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  float e = 1.0f - t * p * g;
   return x < 0 ? -e : e;
 }
 
@@ -281,7 +276,7 @@ void biasGelu(void*, TF_OpKernelContext* ctx) {
 #pragma omp simd
     for (int64_t j = 0; j < n; j++) {
       float u = load(zr, j) + bias[j];
-      store(yr, j, u + u * erfApprox(u));
+      store(yr, j, u + u * erfFromGauss(u, expClamped(-u * u)));
     }
   }
   TF_DeleteTensor(yt);
@@ -325,7 +320,8 @@ void biasGeluGrad(void*, TF_OpKernelContext* ctx) {
 #pragma omp simd
     for (int64_t j = 0; j < n; j++) {
       float u = load(zr, j) + bias[j];
-      float slope = 1.0f + erfApprox(u) + u * kTwoOverSqrtPi * expClamped(-u * u);
+      float gauss = expClamped(-u * u);
+      float slope = 1.0f + erfFromGauss(u, gauss) + u * kTwoOverSqrtPi * gauss;
       float g = load(dyr, j) * slope;
       store(dzr, j, g);
       acc[j] += g;
