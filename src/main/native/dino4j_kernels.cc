@@ -22,6 +22,11 @@
 //                                                     per sample of rows / len(s) rows)
 //   Dino4jBiasScaleResidualGrad(dy: T, s: float) -> dz: T, db: T
 //                                                     dz = dy s[sample], db = sum of dz over rows
+//   Dino4jQkvHeads(z: T, b: T) -> q: T, k: T, v: T   z [B, N, 3, H, hd] (the qkv matmul's output), b
+//                                                     [3 H hd]: (z + b) split into q, k, v, each
+//                                                     [B, H, N, hd] (bias add, transpose and split)
+//   Dino4jQkvHeadsGrad(dq: T, dk: T, dv: T) -> dz: T, db: T
+//                                                     the inverse layout, db = sum of dz over B, N
 //   Dino4jBatchMatMulHook(y: T, a: T, b: T) -> y      passes y through; carries the gradient of
 //                                                     y = a b (Java builds it from oneDNN matmuls)
 #include <cmath>
@@ -415,6 +420,107 @@ void biasScaleResidualGrad(void*, TF_OpKernelContext* ctx) {
   TF_DeleteTensor(dbt);
 }
 
+// ---- qkv: bias + split into heads ----
+
+template <typename T>
+void qkvHeads(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 2);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t zd[8];
+  if (TF_NumDims(in.t[0]) != 5 || in.shape(0, zd) != 5 || zd[2] != 3) {
+    in.fail("Dino4jQkvHeads: z must be [B, N, 3, H, hd]");
+    return;
+  }
+  int64_t nb = zd[0], n = zd[1], h = zd[3], hd = zd[4], c3 = 3 * h * hd;
+  if (TF_NumDims(in.t[1]) != 1 || TF_Dim(in.t[1], 0) != c3) {
+    in.fail("Dino4jQkvHeads: the bias must be a vector of 3 H hd values");
+    return;
+  }
+  int64_t od[4] = {nb, h, n, hd};
+  T* out[3];
+  TF_Tensor* ot[3] = {nullptr, nullptr, nullptr};
+  for (int i = 0; i < 3; i++) {
+    ot[i] = TF_AllocateOutput(ctx, i, dtype<T>(), od, 4, nb * h * n * hd * sizeof(T), in.status);
+    if (TF_GetCode(in.status) != TF_OK) {
+      for (int k = 0; k < i; k++) TF_DeleteTensor(ot[k]);
+      return TF_OpKernelContext_Failure(ctx, in.status);
+    }
+    out[i] = static_cast<T*>(TF_TensorData(ot[i]));
+  }
+  const T* z = static_cast<const T*>(TF_TensorData(in.t[0]));
+  const T* b = static_cast<const T*>(TF_TensorData(in.t[1]));
+  std::vector<float> biasv(c3);
+  for (int64_t c = 0; c < c3; c++) biasv[c] = load(b, c);
+  for (int64_t bi = 0; bi < nb; bi++) {
+    for (int64_t t = 0; t < n; t++) {
+      const T* zr = z + (bi * n + t) * c3;
+      for (int64_t part = 0; part < 3; part++) {
+        for (int64_t hh = 0; hh < h; hh++) {
+          const T* src = zr + (part * h + hh) * hd;
+          const float* bias = biasv.data() + (part * h + hh) * hd;
+          T* dst = out[part] + ((bi * h + hh) * n + t) * hd;
+#pragma omp simd
+          for (int64_t e = 0; e < hd; e++) store(dst, e, load(src, e) + bias[e]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < 3; i++) TF_DeleteTensor(ot[i]);
+}
+
+template <typename T>
+void qkvHeadsGrad(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 3);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t qd[8];
+  if (TF_NumDims(in.t[0]) != 4 || in.shape(0, qd) != 4) {
+    in.fail("Dino4jQkvHeadsGrad: dq, dk and dv must be [B, H, N, hd]");
+    return;
+  }
+  int64_t nb = qd[0], h = qd[1], n = qd[2], hd = qd[3], c3 = 3 * h * hd;
+  for (int i = 1; i < 3; i++) {
+    if (TF_TensorElementCount(in.t[i]) != nb * h * n * hd) {
+      in.fail("Dino4jQkvHeadsGrad: dq, dk and dv must have the same shape");
+      return;
+    }
+  }
+  int64_t zd[5] = {nb, n, 3, h, hd};
+  TF_Tensor* dzt = TF_AllocateOutput(ctx, 0, dtype<T>(), zd, 5, nb * n * c3 * sizeof(T), in.status);
+  if (TF_GetCode(in.status) != TF_OK) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t bd[1] = {c3};
+  TF_Tensor* dbt = TF_AllocateOutput(ctx, 1, dtype<T>(), bd, 1, c3 * sizeof(T), in.status);
+  if (TF_GetCode(in.status) != TF_OK) {
+    TF_DeleteTensor(dzt);
+    return TF_OpKernelContext_Failure(ctx, in.status);
+  }
+  const T* g[3];
+  for (int i = 0; i < 3; i++) g[i] = static_cast<const T*>(TF_TensorData(in.t[i]));
+  T* dz = static_cast<T*>(TF_TensorData(dzt));
+  T* db = static_cast<T*>(TF_TensorData(dbt));
+  std::vector<float> accv(c3, 0.0f);
+  for (int64_t bi = 0; bi < nb; bi++) {
+    for (int64_t t = 0; t < n; t++) {
+      T* dzr = dz + (bi * n + t) * c3;
+      for (int64_t part = 0; part < 3; part++) {
+        for (int64_t hh = 0; hh < h; hh++) {
+          const T* src = g[part] + ((bi * h + hh) * n + t) * hd;
+          T* dst = dzr + (part * h + hh) * hd;
+          float* acc = accv.data() + (part * h + hh) * hd;
+#pragma omp simd
+          for (int64_t e = 0; e < hd; e++) {
+            float v = load(src, e);
+            store(dst, e, v);
+            acc[e] += v;
+          }
+        }
+      }
+    }
+  }
+  for (int64_t c = 0; c < c3; c++) store(db, c, accv[c]);
+  TF_DeleteTensor(dzt);
+  TF_DeleteTensor(dbt);
+}
+
 // ---- gradient hook ----
 
 // Passes y through unchanged (no copy); the op exists for its gradient, registered from Java.
@@ -465,6 +571,9 @@ void lastAxisShape(TF_ShapeInferenceContext* ctx, TF_Status* st) {
   TF_DeleteShapeHandle(h);
 }
 
+// Shapes known only at run time (the Java side reshapes the outputs to what it knows).
+void unknownShapes(TF_ShapeInferenceContext*, TF_Status*) {}
+
 void defineOp(const char* name, const char* const* inputs, const char* const* outputs,
               void (*shape)(TF_ShapeInferenceContext*, TF_Status*), TF_Status* st) {
   TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(name);
@@ -510,6 +619,16 @@ __attribute__((constructor)) void registerAll() {
   registerKernel<Bf16>("Dino4jBiasScaleResidual", "Dino4jBiasScaleResidualBf16", biasScaleResidual<Bf16>, st);
   registerKernel<float>("Dino4jBiasScaleResidualGrad", "Dino4jBiasScaleResidualGradF32", biasScaleResidualGrad<float>, st);
   registerKernel<Bf16>("Dino4jBiasScaleResidualGrad", "Dino4jBiasScaleResidualGradBf16", biasScaleResidualGrad<Bf16>, st);
+  static const char* qkvIn[] = {"z: T", "b: T", nullptr};
+  static const char* qkvOut[] = {"q: T", "k: T", "v: T", nullptr};
+  static const char* qkvgIn[] = {"dq: T", "dk: T", "dv: T", nullptr};
+  static const char* qkvgOut[] = {"dz: T", "db: T", nullptr};
+  defineOp("Dino4jQkvHeads", qkvIn, qkvOut, unknownShapes, st);
+  defineOp("Dino4jQkvHeadsGrad", qkvgIn, qkvgOut, unknownShapes, st);
+  registerKernel<float>("Dino4jQkvHeads", "Dino4jQkvHeadsF32", qkvHeads<float>, st);
+  registerKernel<Bf16>("Dino4jQkvHeads", "Dino4jQkvHeadsBf16", qkvHeads<Bf16>, st);
+  registerKernel<float>("Dino4jQkvHeadsGrad", "Dino4jQkvHeadsGradF32", qkvHeadsGrad<float>, st);
+  registerKernel<Bf16>("Dino4jQkvHeadsGrad", "Dino4jQkvHeadsGradBf16", qkvHeadsGrad<Bf16>, st);
   {
     TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder("Dino4jBatchMatMulHook");
     TF_OpDefinitionBuilderAddAttr(b, "T: {float, bfloat16}");
@@ -535,7 +654,7 @@ __attribute__((constructor)) void registerAll() {
   const char* key = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_ALLOWLIST_ADD";
   const char* old = std::getenv(key);
   std::string list = "Dino4jLayerNorm,Dino4jLayerNormGrad,Dino4jBiasGelu,Dino4jBiasGeluGrad,Dino4jBatchMatMulHook,"
-                     "Dino4jBiasScaleResidual,Dino4jBiasScaleResidualGrad";
+                     "Dino4jBiasScaleResidual,Dino4jBiasScaleResidualGrad,Dino4jQkvHeads,Dino4jQkvHeadsGrad";
   if (old != nullptr && *old != 0) list = std::string(old) + "," + list;
   setenv(key, list.c_str(), 1);
 }

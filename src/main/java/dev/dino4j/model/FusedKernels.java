@@ -83,7 +83,8 @@ public final class FusedKernels {
         TensorFlow.registerCustomGradient("Dino4jLayerNorm", FusedKernels::layerNormGradient)
             && TensorFlow.registerCustomGradient("Dino4jBiasGelu", FusedKernels::biasGeluGradient)
             && TensorFlow.registerCustomGradient("Dino4jBatchMatMulHook", FusedKernels::batchMatMulGradient)
-            && TensorFlow.registerCustomGradient("Dino4jBiasScaleResidual", FusedKernels::biasScaleResidualGradient);
+            && TensorFlow.registerCustomGradient("Dino4jBiasScaleResidual", FusedKernels::biasScaleResidualGradient)
+            && TensorFlow.registerCustomGradient("Dino4jQkvHeads", FusedKernels::qkvHeadsGradient);
     if (!ok) {
       problem = "fused kernels in " + lib + ": their gradients could not be registered";
       LOG.warn(problem);
@@ -127,6 +128,22 @@ public final class FusedKernels {
     Output<?> s = op.input(3);
     Operation g = op(tf, "Dino4jBiasScaleResidualGrad", "BiasScaleResidualGrad", dy, s);
     return List.of(dy, g.output(0), g.output(1), tf.zerosLike(s));
+  }
+
+  /**
+   * q, k, v [B, H, N, hd] from the qkv matmul's output z [B, N, 3, H, hd] (without its bias) and the
+   * bias b [3 H hd]: bias add, transpose to heads and split as one op. Shapes are known at run time
+   * only; callers reshape.
+   */
+  public static List<Operand<TFloat32>> qkvHeads(Ops tf, Operand<TFloat32> z, Operand<TFloat32> b) {
+    requireLoaded();
+    Operation op = op(tf, "Dino4jQkvHeads", "QkvHeads", z, b);
+    return List.of(float32(op.output(0)), float32(op.output(1)), float32(op.output(2)));
+  }
+
+  private static List<Operand<?>> qkvHeadsGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Operation g = op(tf, "Dino4jQkvHeadsGrad", "QkvHeadsGrad", grads.get(0), grads.get(1), grads.get(2));
+    return List.of(g.output(0), g.output(1));
   }
 
   /**

@@ -71,6 +71,25 @@ public final class VisionTransformer {
   }
 
   /**
+   * Which ops a backbone is built from. STOCK: TF's own (exports, feature extraction). FUSED:
+   * dino4j's {@link FusedKernels} for the LayerNorms, the MLP's bias + GELU, the residual
+   * branches' bias + drop path + add and the attention's batched matmuls (oneDNN, forward and
+   * backward). FUSED_BF16: also the qkv bias + head layout + split as one op, which pays in a bf16
+   * graph (step time 0.96) but not in fp32 (1.03, against oneDNN's fused matmul + bias and
+   * transpose there).
+   */
+  public enum Kernels {
+    STOCK,
+    FUSED,
+    FUSED_BF16;
+
+    /** The training graph's choice: stock, or fused for this precision ("fp32" or "bf16"). */
+    public static Kernels of(boolean fused, String precision) {
+      return !fused ? STOCK : "bf16".equals(precision) ? FUSED_BF16 : FUSED;
+    }
+  }
+
+  /**
    * Forward outputs: the CLS feature [B, D], all final tokens [B, 1+N, D], the last block's
    * attention [B, H, 1+N, 1+N], and every block's output tokens before the final norm, one
    * [B, 1+N, D] per block (the reference's get_intermediate_layers applies the final norm to
@@ -124,19 +143,17 @@ public final class VisionTransformer {
    */
   public static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath) {
-    return forward(tf, w, d, images, size, dropPath, false);
+    return forward(tf, w, d, images, size, dropPath, Kernels.STOCK);
   }
 
   /**
-   * As {@link #forward(Ops, Params, Dims, Operand, int, DropPath)}; {@code fused}: the LayerNorms,
-   * the MLP's bias + GELU, the residual branches' bias + drop path + add and the attention's
-   * batched matmuls as {@link FusedKernels} ops (the training graph, where they are built).
+   * As {@link #forward(Ops, Params, Dims, Operand, int, DropPath)}, built from {@code kernels}.
    */
   public static Output forward(
-      Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, boolean fused) {
+      Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
     int grid = size / d.patch();
     TokenShape shape = TokenShape.fixed(grid * grid);
-    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, fused);
+    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels);
   }
 
   /**
@@ -173,7 +190,7 @@ public final class VisionTransformer {
     Operand<TInt32> gw = tf.reshape(tf.slice(grid, tf.constant(new int[] {1}), tf.constant(new int[] {1})), tf.constant(new int[0]));
     Operand<TInt64> patches = tf.dtypes.cast(tf.reshape(tf.math.mul(gh, gw), tf.constant(new int[] {1})), TInt64.class); // [1]
     TokenShape shape = TokenShape.dynamic(tf, patches);
-    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, false);
+    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, Kernels.STOCK);
   }
 
   /**
@@ -211,7 +228,8 @@ public final class VisionTransformer {
 
   private static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, TokenShape shape, Operand<TFloat32> pos,
-      DropPath dropPath, boolean fused) {
+      DropPath dropPath, Kernels kernels) {
+    boolean fused = kernels != Kernels.STOCK;
     int dim = d.embedDim();
     Operand<TFloat32> patches =
         tf.nn.conv2d(
@@ -241,7 +259,7 @@ public final class VisionTransformer {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
       Operand<TFloat32> h = normalize(bt, x, fused); // [B, 1+N, D]; norm1's affine is in qkv
-      AttentionOut a = attention(bt, w, b, d, h, shape, fused);
+      AttentionOut a = attention(bt, w, b, d, h, shape, kernels);
       attention = a.weights();
       x = residual(bt, x, a.out(), dim, dim, linear(w, b + "attn.proj"), shape, dropPath, i, fused);
       h = normalize(bt, x, fused); // [B, 1+N, D]; norm2's affine is in fc1
@@ -342,7 +360,8 @@ public final class VisionTransformer {
   private record AttentionOut(Operand<TFloat32> out, Operand<TFloat32> weights) {}
 
   private static AttentionOut attention(
-      Ops tf, Params w, String b, Dims d, Operand<TFloat32> x, TokenShape shape, boolean fused) {
+      Ops tf, Params w, String b, Dims d, Operand<TFloat32> x, TokenShape shape, Kernels kernels) {
+    boolean fused = kernels != Kernels.STOCK;
     int dim = d.embedDim();
     int heads = d.heads();
     int hd = d.headDim();
@@ -354,13 +373,22 @@ public final class VisionTransformer {
     Layers.Linear qkvLayer =
         linear(w, b + "attn.qkv").afterAffine(tf, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"))
             .scaled(tf, tf.constant(columnScale));
-    Operand<TFloat32> qkv = linearTokens(tf, x, shape, dim, 3L * dim, qkvLayer); // [B, N, 3D], q scaled
-    qkv = tf.reshape(qkv, shape.of(tf, -1, TokenShape.TOKENS, 3, heads, hd)); // [B, N, 3, H, hd]
-    qkv = tf.linalg.transpose(qkv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [3, B, H, N, hd]
-    // split, not slice: Split's gradient is a Concat, Slice's a zero-Pad per part plus an AddN
     List<Operand<TFloat32>> parts = new ArrayList<>();
-    for (Operand<TFloat32> part : tf.split(tf.constant(0), qkv, 3L)) {
-      parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, N, hd]
+    if (kernels == Kernels.FUSED_BF16) {
+      // the matmul without its bias; bias, head layout and split as one op (and one gradient op)
+      Operand<TFloat32> z = tf.linalg.matMul(tf.reshape(x, tf.constant(new long[] {-1, dim})), qkvLayer.weight()); // [B*N, 3D]
+      z = tf.reshape(z, shape.of(tf, -1, TokenShape.TOKENS, 3, heads, hd)); // [B, N, 3, H, hd]
+      for (Operand<TFloat32> part : FusedKernels.qkvHeads(tf, z, qkvLayer.bias())) {
+        parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, N, hd]
+      }
+    } else {
+      Operand<TFloat32> qkv = linearTokens(tf, x, shape, dim, 3L * dim, qkvLayer); // [B, N, 3D], q scaled
+      qkv = tf.reshape(qkv, shape.of(tf, -1, TokenShape.TOKENS, 3, heads, hd)); // [B, N, 3, H, hd]
+      qkv = tf.linalg.transpose(qkv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [3, B, H, N, hd]
+      // split, not slice: Split's gradient is a Concat, Slice's a zero-Pad per part plus an AddN
+      for (Operand<TFloat32> part : tf.split(tf.constant(0), qkv, 3L)) {
+        parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, N, hd]
+      }
     }
     Operand<TFloat32> scores = batchMatMul(tf, parts.get(0), parts.get(1), true, fused); // [B, H, N, N], already scaled
     Operand<TFloat32> attn = tf.nn.softmax(scores); // [B, H, N, N]

@@ -1,5 +1,6 @@
 package dev.dino4j.train;
 
+import dev.dino4j.config.CpuFeatures;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.model.DinoHead;
 import dev.dino4j.model.ParamSpec;
@@ -153,6 +154,8 @@ public final class DinoGraph {
     int localBatch = cluster.localBatch(cfg.train().batchSize());
     towers = SessionOptions.towers(cfg.train(), localBatch);
     fusedKernels = SessionOptions.fusedKernels(cfg.train(), towers);
+    VisionTransformer.Kernels kernels =
+        VisionTransformer.Kernels.of(fusedKernels, CpuFeatures.resolvePrecision(cfg.train().precision(), CpuFeatures.flags()));
     double[] rates = VisionTransformer.DropPath.linearRates(dims.depth(), cfg.model().dropPathRate());
     Ops lo = tf.withSubScope("loss");
     List<Operand<TFloat32>> towerLosses = new ArrayList<>();
@@ -172,12 +175,12 @@ public final class DinoGraph {
       Ops st = tw.withSubScope("student_forward");
       Operand<TFloat32> features =
           VisionTransformer.forward(st.withSubScope("global"), student, dims, towerGlobals, aug.globalSize(),
-                  new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard), fusedKernels)
+                  new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard), kernels)
               .cls(); // [2b, D]
       if (nLocal > 0) {
         Operand<TFloat32> localFeatures =
             VisionTransformer.forward(st.withSubScope("local"), student, dims, towerLocals, aug.localSize(),
-                    new VisionTransformer.DropPath(rates, seed, 1, nLocal, shards, shard), fusedKernels)
+                    new VisionTransformer.DropPath(rates, seed, 1, nLocal, shards, shard), kernels)
                 .cls(); // [nb, D]
         features = st.concat(List.of(features, localFeatures), st.constant(0)); // [V*b, D]
       }
@@ -186,7 +189,7 @@ public final class DinoGraph {
       // ---- teacher: only the 2 global views, no stochastic depth, no gradient ----
       Ops te = tw.withSubScope("teacher_forward");
       Operand<TFloat32> teacherFeatures =
-          VisionTransformer.forward(te, teacher, dims, towerGlobals, aug.globalSize(), null, fusedKernels).cls(); // [2b, D]
+          VisionTransformer.forward(te, teacher, dims, towerGlobals, aug.globalSize(), null, kernels).cls(); // [2b, D]
       Operand<TFloat32> t2 =
           te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2b, K]
 

@@ -282,6 +282,45 @@ class FusedKernelsTest {
     }
   }
 
+  // ---- qkv heads ----
+
+  @Test
+  void qkvHeadsAndTheirGradientsMatchBiasTransposeAndSplit() {
+    int nb = 2, n = 3, h = 2, hd = 5, c3 = 3 * h * hd;
+    float[] z = gaussian(nb * n * c3, 1, 0, 20);
+    float[] b = gaussian(c3, 1, 0, 21);
+    float[][] w = {gaussian(nb * h * n * hd, 1, 0, 22), gaussian(nb * h * n * hd, 1, 0, 23), gaussian(nb * h * n * hd, 1, 0, 24)};
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> zs = constant(tf, z, nb, n, 3, h, hd);
+      Operand<TFloat32> bs = constant(tf, b, c3);
+      List<Operand<TFloat32>> fused = FusedKernels.qkvHeads(tf, zs, bs);
+      // the stock layout: bias add, then [B, N, 3, H, hd] -> [3, B, H, N, hd], split
+      Operand<TFloat32> biased = tf.math.add(zs, tf.reshape(bs, tf.constant(new long[] {3, h, hd})));
+      Operand<TFloat32> t = tf.linalg.transpose(biased, tf.constant(new int[] {2, 0, 3, 1, 4}));
+      List<Operand<TFloat32>> stock = new ArrayList<>();
+      for (Operand<TFloat32> part : tf.split(tf.constant(0), t, 3L)) {
+        stock.add(tf.reshape(part, tf.constant(new long[] {nb, h, n, hd})));
+      }
+      Operand<TFloat32> lf = tf.constant(0f);
+      Operand<TFloat32> ls = tf.constant(0f);
+      for (int i = 0; i < 3; i++) {
+        Operand<TFloat32> wi = constant(tf, w[i], nb, h, n, hd);
+        lf = tf.math.add(lf, tf.sum(tf.math.mul(tf.reshape(fused.get(i), tf.constant(new long[] {nb, h, n, hd})), wi),
+            tf.constant(new int[] {0, 1, 2, 3})));
+        ls = tf.math.add(ls, tf.sum(tf.math.mul(stock.get(i), wi), tf.constant(new int[] {0, 1, 2, 3})));
+      }
+      var gf = tf.gradients(lf, List.of(zs, bs));
+      var gs = tf.gradients(ls, List.of(zs, bs));
+      List<float[]> out = run(g, List.of(fused.get(0), stock.get(0), fused.get(1), stock.get(1), fused.get(2), stock.get(2),
+          gf.dy(0), gs.dy(0), gf.dy(1), gs.dy(1)));
+      String[] names = {"q", "k", "v", "dz", "db"};
+      for (int k = 0; k < 5; k++) {
+        assertClose(toDouble(out.get(2 * k + 1)), out.get(2 * k), 1e-6, 1e-6, names[k]);
+      }
+    }
+  }
+
   // ---- batched matmul ----
 
   @Test
