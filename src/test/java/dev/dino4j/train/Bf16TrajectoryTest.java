@@ -21,8 +21,8 @@ import org.tensorflow.Session;
  * bits (relative rounding 2^-9 = 0.2%), and 200 steps let rounding differences grow into different
  * weights; measured here: worst step 2.0% (step 1, where the loss moves fastest), mean 0.1%, last
  * 20 steps 0.02%; with the fused kernels (train.kernels auto, which this one-thread run picks where
- * they are built: bf16 LayerNorm, GELU, residual adds and attention softmax) 1.1%, 0.08%, 0.03%. A master-weight update done in bf16, or a loss computed in it, moves the
- * trajectory by far more. The run is not flat: the loss climbs from ~3.3 towards ln K = 5.55 and
+ * they are built: bf16 LayerNorm, GELU, residual adds and attention softmax) 1.1%, 0.08%, 0.03%.
+ * A master-weight update done in bf16, or a loss computed in it, moves the trajectory by far more. The run is not flat: the loss climbs from ~3.3 towards ln K = 5.55 and
  * settles, the usual start of DINO with centering.
  */
 class Bf16TrajectoryTest {
