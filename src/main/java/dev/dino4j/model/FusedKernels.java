@@ -17,10 +17,10 @@ import org.tensorflow.types.TFloat32;
 /**
  * dino4j's fused CPU kernels ({@code src/main/native/dino4j_kernels.cc}, built by {@code make
  * build} into {@code target/native/libdino4j_kernels.so}): LayerNorm without its affine part,
- * bias + exact GELU, and bias + drop-path scale + residual add, each with its gradient op; and
- * oneDNN batched matmuls for attention, forward and backward. TF computes the first three as
- * several elementwise ops, each a pass over the activations; the fused ones make one pass forward
- * and one backward.
+ * bias + exact GELU, bias + drop-path scale + residual add, and the qkv bias + head layout, each
+ * with its gradient op; and oneDNN batched matmuls for attention, forward and backward. TF
+ * computes the first four as several elementwise or layout ops, each a pass over the activations;
+ * the fused ones make one pass forward and one backward.
  *
  * <p>The training graph uses them (train.kernels); the export and feature graphs never do, so a
  * SavedModel needs nothing but stock TensorFlow. Gradients are registered with TF Java's
