@@ -23,7 +23,12 @@ if [ -z "$jar" ]; then
 fi
 mkdir -p "$out/tf"
 # only to link against (the running JVM has its own copy loaded already; matched by soname)
-(cd "$out/tf" && unzip -o -j -q "$jar" 'org/tensorflow/internal/c_api/linux-x86_64/libtensorflow_framework.so.2')
+member='org/tensorflow/internal/c_api/linux-x86_64/libtensorflow_framework.so.2'
+if command -v unzip >/dev/null; then
+  (cd "$out/tf" && unzip -o -j -q "$jar" "$member")
+else
+  (cd "$out/tf" && jar xf "$jar" "$member" && mv -f "$member" . && rm -rf org)
+fi
 # -fno-trapping-math: lets the compiler vectorise the clamps and the select in exp/erf (no
 # FP exceptions are used). -march=native: the library is built on the machine that runs it (AVX-512 where there is one)
 flags=(-std=c++17 -O3 -fno-trapping-math -fno-math-errno -fopenmp-simd -fPIC -shared -Wall -Wextra -Wno-unused-parameter)
