@@ -22,11 +22,11 @@ class RecipesTest {
     assertEquals(6, c.augment().localCrops());
     assertArrayEquals(new double[] {0.1, 0.4}, c.augment().localScale());
     assertEquals(new DinoConfig.Head(4096, 512, 128, 3, true), c.head());
-    assertEquals(16, c.train().epochs());
+    assertEquals(34, c.train().epochs());
     assertEquals(64, c.train().batchSize());
     assertEquals(3, c.optim().warmupEpochs());
     assertEquals(312, c.train().stepsPerEpoch());
-    assertEquals(10, c.optim().freezeLastLayer()); // prototypes fixed for 10 of the 16 epochs (run L)
+    assertEquals(21, c.optim().freezeLastLayer()); // prototypes fixed for 21 of the 34 epochs (run O)
     assertEquals("runs/fmnist-tiny", c.train().outputDir());
     ConfigLoaderTest.assertRoundTrip(c);
   }
