@@ -109,10 +109,12 @@ constexpr float kLayerNormEps = 1e-6f;  // VisionTransformer.LN_EPS
 
 // ---- helpers around the C API ----
 
+// A kernel's inputs and the outputs it allocates, all released when it goes out of scope.
 struct Inputs {
   TF_OpKernelContext* ctx;
   TF_Status* status;
   TF_Tensor* t[4] = {nullptr, nullptr, nullptr, nullptr};
+  TF_Tensor* outs[4] = {nullptr, nullptr, nullptr, nullptr};
   int n = 0;
 
   Inputs(TF_OpKernelContext* c, int count) : ctx(c), status(TF_NewStatus()), n(count) {
@@ -121,6 +123,8 @@ struct Inputs {
   ~Inputs() {
     for (int i = 0; i < n; i++)
       if (t[i] != nullptr) TF_DeleteTensor(t[i]);
+    for (TF_Tensor* o : outs)
+      if (o != nullptr) TF_DeleteTensor(o);
     TF_DeleteStatus(status);
   }
   bool ok() const { return TF_GetCode(status) == TF_OK; }
@@ -136,6 +140,13 @@ struct Inputs {
     for (int k = 0; k < nd && k < 8; k++) dims[k] = TF_Dim(t[i], k);
     return nd;
   }
+  // Output i of the given shape; nullptr (and the op failed) when TF cannot allocate it.
+  TF_Tensor* allocate(int i, TF_DataType type, const int64_t* dims, int nd) {
+    int64_t count = 1;
+    for (int k = 0; k < nd; k++) count *= dims[k];
+    size_t bytes = static_cast<size_t>(count) * (type == TF_FLOAT ? 4 : 2);
+    return keep(i, TF_AllocateOutput(ctx, i, type, dims, nd, bytes, status));
+  }
   // Output i shaped like input `like`, reusing one of the candidate inputs' buffers when TF can.
   TF_Tensor* output(int i, TF_DataType type, int like, const int* reuse, int nreuse) {
     int64_t dims[8];
@@ -144,20 +155,19 @@ struct Inputs {
       fail("dino4j kernels: rank above 8");
       return nullptr;
     }
-    TF_Tensor* out;
-    if (nreuse > 0) {
-      int forwarded = -1;
-      out = TF_ForwardInputOrAllocateOutput(ctx, reuse, nreuse, i, dims, nd, &forwarded, status);
-    } else {
-      size_t bytes = static_cast<size_t>(TF_TensorElementCount(t[like])) *
-                     (type == TF_FLOAT ? 4 : 2);
-      out = TF_AllocateOutput(ctx, i, type, dims, nd, bytes, status);
-    }
+    if (nreuse == 0) return allocate(i, type, dims, nd);
+    int forwarded = -1;
+    return keep(i, TF_ForwardInputOrAllocateOutput(ctx, reuse, nreuse, i, dims, nd, &forwarded, status));
+  }
+
+ private:
+  TF_Tensor* keep(int i, TF_Tensor* out) {
     if (TF_GetCode(status) != TF_OK) {
       TF_OpKernelContext_Failure(ctx, status);
       if (out != nullptr) TF_DeleteTensor(out);
       return nullptr;
     }
+    outs[i] = out;
     return out;
   }
 };
@@ -183,11 +193,8 @@ void layerNorm(void*, TF_OpKernelContext* ctx) {
   if (yt == nullptr) return;
   int64_t dims[8];
   int nd = in.shape(0, dims);
-  TF_Tensor* rt = TF_AllocateOutput(ctx, 1, TF_FLOAT, dims, nd - 1, rows * 4, in.status);
-  if (TF_GetCode(in.status) != TF_OK) {
-    TF_DeleteTensor(yt);
-    return TF_OpKernelContext_Failure(ctx, in.status);
-  }
+  TF_Tensor* rt = in.allocate(1, TF_FLOAT, dims, nd - 1);
+  if (rt == nullptr) return;
   const T* x = static_cast<const T*>(TF_TensorData(in.t[0]));
   T* y = static_cast<T*>(TF_TensorData(yt));
   float* rstd = static_cast<float*>(TF_TensorData(rt));
@@ -210,8 +217,6 @@ void layerNorm(void*, TF_OpKernelContext* ctx) {
 #pragma omp simd
     for (int64_t j = 0; j < d; j++) store(yr, j, (load(xr, j) - mean) * rs);
   }
-  TF_DeleteTensor(yt);
-  TF_DeleteTensor(rt);
 }
 
 template <typename T>
@@ -248,7 +253,6 @@ void layerNormGrad(void*, TF_OpKernelContext* ctx) {
     for (int64_t j = 0; j < d; j++)
       store(dxr, j, rs * (load(dyr, j) - mdy - load(yr, j) * mdyy));
   }
-  TF_DeleteTensor(dxt);
 }
 
 // ---- bias + GELU ----
@@ -284,7 +288,6 @@ void biasGelu(void*, TF_OpKernelContext* ctx) {
       store(yr, j, u + u * erfFromGauss(u, expClamped(-u * u)));
     }
   }
-  TF_DeleteTensor(yt);
 }
 
 template <typename T>
@@ -301,11 +304,8 @@ void biasGeluGrad(void*, TF_OpKernelContext* ctx) {
   TF_Tensor* dzt = in.output(0, dtype<T>(), 1, reuse, 1);
   if (dzt == nullptr) return;
   int64_t bdims[1] = {n};
-  TF_Tensor* dbt = TF_AllocateOutput(ctx, 1, dtype<T>(), bdims, 1, n * sizeof(T), in.status);
-  if (TF_GetCode(in.status) != TF_OK) {
-    TF_DeleteTensor(dzt);
-    return TF_OpKernelContext_Failure(ctx, in.status);
-  }
+  TF_Tensor* dbt = in.allocate(1, dtype<T>(), bdims, 1);
+  if (dbt == nullptr) return;
   const T* dy = static_cast<const T*>(TF_TensorData(in.t[0]));
   const T* z = static_cast<const T*>(TF_TensorData(in.t[1]));
   const T* b = static_cast<const T*>(TF_TensorData(in.t[2]));
@@ -333,8 +333,6 @@ void biasGeluGrad(void*, TF_OpKernelContext* ctx) {
     }
   }
   for (int64_t j = 0; j < n; j++) store(db, j, acc[j]);
-  TF_DeleteTensor(dzt);
-  TF_DeleteTensor(dbt);
 }
 
 // ---- bias + per-sample scale + residual ----
@@ -381,7 +379,6 @@ void biasScaleResidual(void*, TF_OpKernelContext* ctx) {
 #pragma omp simd
     for (int64_t j = 0; j < d; j++) store(yr, j, load(xr, j) + (load(zr, j) + bias[j]) * s);
   }
-  TF_DeleteTensor(yt);
 }
 
 template <typename T>
@@ -393,11 +390,8 @@ void biasScaleResidualGrad(void*, TF_OpKernelContext* ctx) {
   TF_Tensor* dzt = in.output(0, dtype<T>(), 0, nullptr, 0);
   if (dzt == nullptr) return;
   int64_t bdims[1] = {d};
-  TF_Tensor* dbt = TF_AllocateOutput(ctx, 1, dtype<T>(), bdims, 1, d * sizeof(T), in.status);
-  if (TF_GetCode(in.status) != TF_OK) {
-    TF_DeleteTensor(dzt);
-    return TF_OpKernelContext_Failure(ctx, in.status);
-  }
+  TF_Tensor* dbt = in.allocate(1, dtype<T>(), bdims, 1);
+  if (dbt == nullptr) return;
   const T* dy = static_cast<const T*>(TF_TensorData(in.t[0]));
   const float* sc = static_cast<const float*>(TF_TensorData(in.t[1]));
   T* dz = static_cast<T*>(TF_TensorData(dzt));
@@ -416,8 +410,6 @@ void biasScaleResidualGrad(void*, TF_OpKernelContext* ctx) {
     }
   }
   for (int64_t j = 0; j < d; j++) store(db, j, acc[j]);
-  TF_DeleteTensor(dzt);
-  TF_DeleteTensor(dbt);
 }
 
 // ---- qkv: bias + split into heads ----
@@ -440,11 +432,8 @@ void qkvHeads(void*, TF_OpKernelContext* ctx) {
   T* out[3];
   TF_Tensor* ot[3] = {nullptr, nullptr, nullptr};
   for (int i = 0; i < 3; i++) {
-    ot[i] = TF_AllocateOutput(ctx, i, dtype<T>(), od, 4, nb * h * n * hd * sizeof(T), in.status);
-    if (TF_GetCode(in.status) != TF_OK) {
-      for (int k = 0; k < i; k++) TF_DeleteTensor(ot[k]);
-      return TF_OpKernelContext_Failure(ctx, in.status);
-    }
+    ot[i] = in.allocate(i, dtype<T>(), od, 4);
+    if (ot[i] == nullptr) return;
     out[i] = static_cast<T*>(TF_TensorData(ot[i]));
   }
   const T* z = static_cast<const T*>(TF_TensorData(in.t[0]));
@@ -465,7 +454,6 @@ void qkvHeads(void*, TF_OpKernelContext* ctx) {
       }
     }
   }
-  for (int i = 0; i < 3; i++) TF_DeleteTensor(ot[i]);
 }
 
 template <typename T>
@@ -485,14 +473,11 @@ void qkvHeadsGrad(void*, TF_OpKernelContext* ctx) {
     }
   }
   int64_t zd[5] = {nb, n, 3, h, hd};
-  TF_Tensor* dzt = TF_AllocateOutput(ctx, 0, dtype<T>(), zd, 5, nb * n * c3 * sizeof(T), in.status);
-  if (TF_GetCode(in.status) != TF_OK) return TF_OpKernelContext_Failure(ctx, in.status);
+  TF_Tensor* dzt = in.allocate(0, dtype<T>(), zd, 5);
+  if (dzt == nullptr) return;
   int64_t bd[1] = {c3};
-  TF_Tensor* dbt = TF_AllocateOutput(ctx, 1, dtype<T>(), bd, 1, c3 * sizeof(T), in.status);
-  if (TF_GetCode(in.status) != TF_OK) {
-    TF_DeleteTensor(dzt);
-    return TF_OpKernelContext_Failure(ctx, in.status);
-  }
+  TF_Tensor* dbt = in.allocate(1, dtype<T>(), bd, 1);
+  if (dbt == nullptr) return;
   const T* g[3];
   for (int i = 0; i < 3; i++) g[i] = static_cast<const T*>(TF_TensorData(in.t[i]));
   T* dz = static_cast<T*>(TF_TensorData(dzt));
@@ -517,8 +502,6 @@ void qkvHeadsGrad(void*, TF_OpKernelContext* ctx) {
     }
   }
   for (int64_t c = 0; c < c3; c++) store(db, c, accv[c]);
-  TF_DeleteTensor(dzt);
-  TF_DeleteTensor(dbt);
 }
 
 // ---- gradient hook ----
