@@ -29,6 +29,11 @@
 //                                                     the inverse layout, db = sum of dz over B, N
 //   Dino4jBatchMatMulHook(y: T, a: T, b: T) -> y      passes y through; carries the gradient of
 //                                                     y = a b (Java builds it from oneDNN matmuls)
+//   Dino4jAdamW(w, m, v, g: float, h: float[9]) -> w, m, v
+//                                                     one AdamW step of one parameter tensor,
+//                                                     gradient clipping included (dev.dino4j.train.AdamW)
+//   Dino4jEma(teacher, student: float, momentum: float) -> teacher
+//                                                     teacher m + student (1 - m)
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -113,7 +118,7 @@ constexpr float kLayerNormEps = 1e-6f;  // VisionTransformer.LN_EPS
 struct Inputs {
   TF_OpKernelContext* ctx;
   TF_Status* status;
-  TF_Tensor* t[4] = {nullptr, nullptr, nullptr, nullptr};
+  TF_Tensor* t[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
   TF_Tensor* outs[4] = {nullptr, nullptr, nullptr, nullptr};
   int n = 0;
 
@@ -514,12 +519,96 @@ void gradientHook(void*, TF_OpKernelContext* ctx) {
   if (!in.ok()) TF_OpKernelContext_Failure(ctx, in.status);
 }
 
+// ---- optimizer and teacher updates (float master weights) ----
+
+// AdamW for one parameter tensor, the arithmetic of dev.dino4j.train.AdamW's graph in one pass:
+// g <- g min(1, clip / (||g|| + 1e-6)) (clip > 0), m <- b1 m + (1 - b1) g,
+// v <- b2 v + (1 - b2) g^2, w <- w decay - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps).
+void adamW(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 5);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t n = TF_TensorElementCount(in.t[0]);
+  for (int i = 1; i < 4; i++) {
+    if (TF_TensorElementCount(in.t[i]) != n) {
+      in.fail("Dino4jAdamW: w, m, v and g must have the same number of values");
+      return;
+    }
+  }
+  if (TF_TensorElementCount(in.t[4]) != 9) {
+    in.fail("Dino4jAdamW: h must hold 9 values (lr/bc1, sqrt bc2, decay, clip, b1, 1-b1, b2, 1-b2, eps)");
+    return;
+  }
+  TF_Tensor* out[3];
+  for (int i = 0; i < 3; i++) {
+    const int reuse[] = {i};
+    out[i] = in.output(i, TF_FLOAT, i, reuse, 1);
+    if (out[i] == nullptr) return;
+  }
+  const float* w = static_cast<const float*>(TF_TensorData(in.t[0]));
+  const float* m = static_cast<const float*>(TF_TensorData(in.t[1]));
+  const float* v = static_cast<const float*>(TF_TensorData(in.t[2]));
+  const float* g = static_cast<const float*>(TF_TensorData(in.t[3]));
+  const float* h = static_cast<const float*>(TF_TensorData(in.t[4]));
+  float* wo = static_cast<float*>(TF_TensorData(out[0]));  // each may alias its input: read first
+  float* mo = static_cast<float*>(TF_TensorData(out[1]));
+  float* vo = static_cast<float*>(TF_TensorData(out[2]));
+  const float lrBc1 = h[0], sqrtBc2 = h[1], decay = h[2], clip = h[3];
+  const float b1 = h[4], oneMinusB1 = h[5], b2 = h[6], oneMinusB2 = h[7], eps = h[8];
+  float coef = 1.0f;
+  if (clip > 0) {
+    double squares = 0;
+#pragma omp simd reduction(+ : squares)
+    for (int64_t i = 0; i < n; i++) squares += static_cast<double>(g[i]) * g[i];
+    float c = clip / (std::sqrt(static_cast<float>(squares)) + 1e-6f);
+    coef = c < 1.0f ? c : 1.0f;
+  }
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i] * coef;
+    float mi = m[i] * b1 + gi * oneMinusB1;
+    float vi = v[i] * b2 + (gi * gi) * oneMinusB2;
+    wo[i] = w[i] * decay - lrBc1 * (mi / (std::sqrt(vi) / sqrtBc2 + eps));
+    mo[i] = mi;
+    vo[i] = vi;
+  }
+}
+
+// The teacher's EMA for one parameter tensor: t <- t m + s (1 - m).
+void ema(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 3);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t n = TF_TensorElementCount(in.t[0]);
+  if (TF_TensorElementCount(in.t[1]) != n || TF_TensorElementCount(in.t[2]) != 1) {
+    in.fail("Dino4jEma: teacher and student must have the same number of values, momentum one");
+    return;
+  }
+  const int reuse[] = {0};
+  TF_Tensor* ot = in.output(0, TF_FLOAT, 0, reuse, 1);
+  if (ot == nullptr) return;
+  const float* t = static_cast<const float*>(TF_TensorData(in.t[0]));
+  const float* st = static_cast<const float*>(TF_TensorData(in.t[1]));
+  const float mom = *static_cast<const float*>(TF_TensorData(in.t[2]));
+  const float oneMinus = 1.0f - mom;
+  float* o = static_cast<float*>(TF_TensorData(ot));
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) o[i] = t[i] * mom + st[i] * oneMinus;
+}
+
 // ---- shapes and registration ----
 
 void sameAsInput0(TF_ShapeInferenceContext* ctx, TF_Status* st) {
   TF_ShapeHandle* h = TF_NewShapeHandle();
   TF_ShapeInferenceContextGetInput(ctx, 0, h, st);
   if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, h, st);
+  TF_DeleteShapeHandle(h);
+}
+
+void sameAsInputs012(TF_ShapeInferenceContext* ctx, TF_Status* st) {
+  TF_ShapeHandle* h = TF_NewShapeHandle();
+  for (int i = 0; i < 3 && TF_GetCode(st) == TF_OK; i++) {
+    TF_ShapeInferenceContextGetInput(ctx, i, h, st);
+    if (TF_GetCode(st) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, i, h, st);
+  }
   TF_DeleteShapeHandle(h);
 }
 
@@ -625,6 +714,23 @@ __attribute__((constructor)) void registerAll() {
   }
   registerKernel<float>("Dino4jBatchMatMulHook", "Dino4jBatchMatMulHookF32", gradientHook, st);
   registerKernel<Bf16>("Dino4jBatchMatMulHook", "Dino4jBatchMatMulHookBf16", gradientHook, st);
+  {
+    // float only (master weights), so no type attribute
+    static const char* adamIn[] = {"w: float", "m: float", "v: float", "g: float", "h: float", nullptr};
+    static const char* adamOut[] = {"w_new: float", "m_new: float", "v_new: float", nullptr};
+    static const char* emaIn[] = {"teacher: float", "student: float", "momentum: float", nullptr};
+    static const char* emaOut[] = {"teacher_new: float", nullptr};
+    for (int k = 0; k < 2; k++) {
+      const char* name = k == 0 ? "Dino4jAdamW" : "Dino4jEma";
+      TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(name);
+      for (const char* const* i = k == 0 ? adamIn : emaIn; *i != nullptr; i++) TF_OpDefinitionBuilderAddInput(b, *i);
+      for (const char* const* o = k == 0 ? adamOut : emaOut; *o != nullptr; o++) TF_OpDefinitionBuilderAddOutput(b, *o);
+      TF_OpDefinitionBuilderSetShapeInferenceFunction(b, k == 0 ? sameAsInputs012 : sameAsInput0);
+      TF_RegisterOpDefinition(b, st);
+      TF_RegisterKernelBuilder(k == 0 ? "Dino4jAdamWF32" : "Dino4jEmaF32",
+                               TF_NewKernelBuilder(name, "CPU", nullptr, k == 0 ? adamW : ema, nullptr), st);
+    }
+  }
   registerKernel<float>("Dino4jLayerNorm", "Dino4jLayerNormF32", layerNorm<float>, st);
   registerKernel<Bf16>("Dino4jLayerNorm", "Dino4jLayerNormBf16", layerNorm<Bf16>, st);
   registerKernel<float>("Dino4jLayerNormGrad", "Dino4jLayerNormGradF32", layerNormGrad<float>, st);

@@ -18,9 +18,9 @@ import org.tensorflow.types.TFloat32;
  * dino4j's fused CPU kernels ({@code src/main/native/dino4j_kernels.cc}, built by {@code make
  * build} into {@code target/native/libdino4j_kernels.so}): LayerNorm without its affine part,
  * bias + exact GELU, bias + drop-path scale + residual add, and the qkv bias + head layout, each
- * with its gradient op; and oneDNN batched matmuls for attention, forward and backward. TF
- * computes the first four as several elementwise or layout ops, each a pass over the activations;
- * the fused ones make one pass forward and one backward.
+ * with its gradient op; oneDNN batched matmuls for attention, forward and backward; and AdamW's
+ * per-tensor clip and update and the teacher's EMA. TF computes each of these as several
+ * elementwise or layout ops, each a pass over the activations or weights; the fused ones make one.
  *
  * <p>The training graph uses them (train.kernels); the export and feature graphs never do, so a
  * SavedModel needs nothing but stock TensorFlow. Gradients are registered with TF Java's
@@ -192,6 +192,24 @@ public final class FusedKernels {
     // y is a product of stopGradient inputs: whatever flows back into it ends at the
     // StopGradients, and the session never runs ops that nothing it is asked for depends on
     return List.of(dy, da, db);
+  }
+
+  /**
+   * One AdamW step of one parameter tensor as one op: {@code h} holds [lr / bc1, sqrt(bc2), decay
+   * factor (1 - lr wd, or 1), clip (0: off), b1, 1 - b1, b2, 1 - b2, eps]; returns the new w, m and v
+   * (dev.dino4j.train.AdamW has the arithmetic). No gradient.
+   */
+  public static List<Operand<TFloat32>> adamW(
+      Ops tf, Operand<TFloat32> w, Operand<TFloat32> m, Operand<TFloat32> v, Operand<TFloat32> g, Operand<TFloat32> h) {
+    requireLoaded();
+    Operation op = op(tf, "Dino4jAdamW", "AdamW", w, m, v, g, h);
+    return List.of(float32(op.output(0)), float32(op.output(1)), float32(op.output(2)));
+  }
+
+  /** teacher m + student (1 - m) as one op (the EMA of one parameter tensor). No gradient. */
+  public static Operand<TFloat32> ema(Ops tf, Operand<TFloat32> teacher, Operand<TFloat32> student, Operand<TFloat32> m) {
+    requireLoaded();
+    return float32(op(tf, "Dino4jEma", "Ema", teacher, student, m).output(0));
   }
 
   private static void requireLoaded() {

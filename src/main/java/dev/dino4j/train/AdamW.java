@@ -1,6 +1,7 @@
 package dev.dino4j.train;
 
 import dev.dino4j.config.DinoConfig;
+import dev.dino4j.model.FusedKernels;
 import dev.dino4j.model.Params;
 import java.util.ArrayList;
 import java.util.List;
@@ -88,6 +89,16 @@ public final class AdamW {
   public Op applyGradients(
       Ops tf, List<Operand<TFloat32>> grads, Operand<TFloat32> lr, Operand<TFloat32> wd,
       Operand<TBool> freezeLastLayer, double clip) {
+    return applyGradients(tf, grads, lr, wd, freezeLastLayer, clip, false);
+  }
+
+  /**
+   * As above; {@code fused}: each parameter's clip and update as one {@link FusedKernels#adamW} op
+   * (the same arithmetic), instead of ~15 elementwise ops each a pass over the tensor.
+   */
+  public Op applyGradients(
+      Ops tf, List<Operand<TFloat32>> grads, Operand<TFloat32> lr, Operand<TFloat32> wd,
+      Operand<TBool> freezeLastLayer, double clip, boolean fused) {
     Ops opt = tf.withSubScope("adamw");
     Operand<TInt64> stepNext = opt.math.add(opt.identity(step), opt.constant(1L));
     Operand<TInt64> lastNext =
@@ -97,6 +108,24 @@ public final class AdamW {
     Operand<TFloat32> one = opt.constant(1f);
     Operand<TFloat32> decayFactor = opt.math.sub(one, opt.math.mul(lr, wd));
 
+    // the fused op's scalars, per (corrections, decay) pair: [lr/bc1, sqrt bc2, decay, clip, b1, 1-b1, b2, 1-b2, eps]
+    Operand<TFloat32>[][] hyper = null;
+    if (fused) {
+      @SuppressWarnings("unchecked")
+      Operand<TFloat32>[][] h = new Operand[2][2];
+      Corrections[] cs = {main, last};
+      for (int k = 0; k < 2; k++) {
+        for (int dk = 0; dk < 2; dk++) {
+          Operand<TFloat32> tail =
+              opt.constant(new float[] {(float) clip, (float) beta1, (float) (1 - beta1), (float) beta2, (float) (1 - beta2), eps});
+          Operand<TFloat32> head =
+              opt.stack(List.of(opt.math.div(lr, cs[k].bc1()), cs[k].sqrtBc2(), dk == 1 ? decayFactor : one));
+          h[k][dk] = opt.concat(List.of(head, tail), opt.constant(0));
+        }
+      }
+      hyper = h;
+    }
+
     List<Op> updates = new ArrayList<>();
     for (int i = 0; i < trainable.size(); i++) {
       Params.Param p = trainable.get(i);
@@ -104,6 +133,25 @@ public final class AdamW {
       Operand<TFloat32> g = grads.get(i);
       if (p.spec().trainable() && g == null) {
         throw new IllegalStateException("no gradient reaches " + p.spec().name());
+      }
+      if (fused) {
+        Operand<TFloat32> m = o.identity(expAvg.get(i));
+        Operand<TFloat32> v = o.identity(expAvgSq.get(i));
+        Operand<TFloat32> w = p.value();
+        List<Operand<TFloat32>> next =
+            FusedKernels.adamW(o, w, m, v, g, hyper[p.spec().lastLayer() ? 1 : 0][p.spec().decay() ? 1 : 0]);
+        Operand<TFloat32> wNew = next.get(0);
+        Operand<TFloat32> mNew = next.get(1);
+        Operand<TFloat32> vNew = next.get(2);
+        if (p.spec().lastLayer()) {
+          wNew = o.select(freezeLastLayer, w, wNew);
+          mNew = o.select(freezeLastLayer, m, mNew);
+          vNew = o.select(freezeLastLayer, v, vNew);
+        }
+        updates.add(o.assign(expAvg.get(i), mNew));
+        updates.add(o.assign(expAvgSq.get(i), vNew));
+        updates.add(o.assign(p.variable(), wNew));
+        continue;
       }
       if (clip > 0) {
         Operand<TFloat32> norm = o.math.sqrt(o.sum(o.math.square(g), allAxes(o, p)));

@@ -269,9 +269,10 @@ public final class DinoGraph {
     // 2. AdamW on the student
     Op update =
         optimizer.applyGradients(gated, gradients, lr, weightDecay, freezeLastLayer,
-            cfg.optim().clipGrad());
+            cfg.optim().clipGrad(), fusedKernels);
     // 3. EMA teacher <- m teacher + (1 - m) student, reading the UPDATED student
-    Op ema = Ema.build(tf.withSubScope("ema").withControlDependencies(List.of(update)), teacher, student, momentum);
+    Op ema = Ema.build(tf.withSubScope("ema").withControlDependencies(List.of(update)), teacher, student, momentum,
+        fusedKernels);
     // 4. center <- m c + (1 - m) batch mean; its old value was read by the loss (gate)
     float cm = (float) cfg.loss().centerMomentum();
     Op centerUpdate =

@@ -155,7 +155,7 @@ public final class Trainer {
           String.format(Locale.ROOT, "%.1f", (System.nanoTime() - buildStart) / 1e9), dino.student.count(),
           dino.optimizer.trainable().size(), cfg.head().outDim(),
           dino.towers == 1 ? "one tower" : dino.towers + " towers of " + localBatch / dino.towers + " samples, one thread each",
-          dino.fusedKernels ? "fused LayerNorm/GELU kernels" : "TF's stock ops" + kernelsWhy(cfg.train()));
+          dino.fusedKernels ? "fused kernels (LayerNorm, GELU, residual, attention, AdamW, EMA)" : "TF's stock ops" + kernelsWhy(cfg.train()));
 
       // ---- schedules, per step (teacher temperature per epoch) ----
       Schedules sched = Schedules.of(cfg, steps);

@@ -352,6 +352,71 @@ class FusedKernelsTest {
     }
   }
 
+  // ---- optimizer and EMA ----
+
+  /**
+   * One AdamW step against plain-Java double arithmetic (torch.optim.AdamW's, with the per-tensor
+   * clip), with the clip biting (norm about 6 > 1), not biting and off, with and without decay; and the
+   * EMA.
+   */
+  @Test
+  void adamWAndEmaMatchPlainJava() {
+    int n = ROWS * D;
+    float[] w = gaussian(n, 1, 0, 21);
+    float[] m = gaussian(n, 0.01, 0, 22);
+    float[] v = gaussian(n, 0.001, 0, 23);
+    for (int i = 0; i < n; i++) {
+      v[i] = Math.abs(v[i]); // a second moment
+    }
+    float[] g = gaussian(n, 0.4, 0, 24);
+    double lr = 2e-3;
+    double b1 = 0.9;
+    double b2 = 0.999;
+    double eps = 1e-8;
+    int t = 3;
+    double bc1 = 1 - Math.pow(b1, t);
+    double bc2 = 1 - Math.pow(b2, t);
+    for (double clip : new double[] {1.0, 100.0, 0.0}) {
+      for (double decay : new double[] {1 - lr * 0.04, 1.0}) {
+        float[] h = {(float) (lr / bc1), (float) Math.sqrt(bc2), (float) decay, (float) clip, (float) b1,
+            (float) (1 - b1), (float) b2, (float) (1 - b2), (float) eps};
+        try (Graph gr = new Graph()) {
+          Ops tf = Ops.create(gr);
+          List<Operand<TFloat32>> next =
+              FusedKernels.adamW(tf, constant(tf, w, ROWS, D), constant(tf, m, ROWS, D), constant(tf, v, ROWS, D),
+                  constant(tf, g, ROWS, D), constant(tf, h, 9));
+          assertEquals(Shape.of(ROWS, D), next.get(0).shape());
+          List<float[]> out = run(gr, List.of(next.get(0), next.get(1), next.get(2)));
+          double norm = Math.sqrt(dot(g, toDouble(g)));
+          double coef = clip > 0 ? Math.min(1, clip / (norm + 1e-6)) : 1;
+          double[] wWant = new double[n];
+          double[] mWant = new double[n];
+          double[] vWant = new double[n];
+          for (int i = 0; i < n; i++) {
+            double gi = g[i] * coef;
+            mWant[i] = b1 * m[i] + (1 - b1) * gi;
+            vWant[i] = b2 * v[i] + (1 - b2) * gi * gi;
+            wWant[i] = w[i] * decay - lr / bc1 * mWant[i] / (Math.sqrt(vWant[i]) / Math.sqrt(bc2) + eps);
+          }
+          String what = "clip " + clip + ", decay " + decay;
+          assertClose(mWant, out.get(1), 1e-9, 1e-5, what + ": m");
+          assertClose(vWant, out.get(2), 1e-12, 1e-5, what + ": v");
+          assertClose(wWant, out.get(0), 1e-7, 1e-6, what + ": w");
+        }
+      }
+    }
+    float[] s = gaussian(n, 1, 0, 25);
+    try (Graph gr = new Graph()) {
+      Ops tf = Ops.create(gr);
+      Operand<TFloat32> next = FusedKernels.ema(tf, constant(tf, w, ROWS, D), constant(tf, s, ROWS, D), tf.constant(0.996f));
+      double[] want = new double[n];
+      for (int i = 0; i < n; i++) {
+        want[i] = 0.996 * w[i] + (1 - 0.996) * s[i];
+      }
+      assertClose(want, run(gr, List.of(next)).get(0), 1e-7, 1e-6, "ema");
+    }
+  }
+
   // ---- bfloat16 ----
 
   @Test
