@@ -114,10 +114,10 @@ public final class AdamW {
       @SuppressWarnings("unchecked")
       Operand<TFloat32>[][] h = new Operand[2][2];
       Corrections[] cs = {main, last};
+      Operand<TFloat32> tail =
+          opt.constant(new float[] {(float) clip, (float) beta1, (float) (1 - beta1), (float) beta2, (float) (1 - beta2), eps});
       for (int k = 0; k < 2; k++) {
         for (int dk = 0; dk < 2; dk++) {
-          Operand<TFloat32> tail =
-              opt.constant(new float[] {(float) clip, (float) beta1, (float) (1 - beta1), (float) beta2, (float) (1 - beta2), eps});
           Operand<TFloat32> head =
               opt.stack(List.of(opt.math.div(lr, cs[k].bc1()), cs[k].sqrtBc2(), dk == 1 ? decayFactor : one));
           h[k][dk] = opt.concat(List.of(head, tail), opt.constant(0));
