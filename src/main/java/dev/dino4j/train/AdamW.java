@@ -134,40 +134,31 @@ public final class AdamW {
       if (p.spec().trainable() && g == null) {
         throw new IllegalStateException("no gradient reaches " + p.spec().name());
       }
-      if (fused) {
-        Operand<TFloat32> m = o.identity(expAvg.get(i));
-        Operand<TFloat32> v = o.identity(expAvgSq.get(i));
-        Operand<TFloat32> w = p.value();
-        List<Operand<TFloat32>> next =
-            FusedKernels.adamW(o, w, m, v, g, hyper[p.spec().lastLayer() ? 1 : 0][p.spec().decay() ? 1 : 0]);
-        Operand<TFloat32> wNew = next.get(0);
-        Operand<TFloat32> mNew = next.get(1);
-        Operand<TFloat32> vNew = next.get(2);
-        if (p.spec().lastLayer()) {
-          wNew = o.select(freezeLastLayer, w, wNew);
-          mNew = o.select(freezeLastLayer, m, mNew);
-          vNew = o.select(freezeLastLayer, v, vNew);
-        }
-        updates.add(o.assign(expAvg.get(i), mNew));
-        updates.add(o.assign(expAvgSq.get(i), vNew));
-        updates.add(o.assign(p.variable(), wNew));
-        continue;
-      }
-      if (clip > 0) {
-        Operand<TFloat32> norm = o.math.sqrt(o.sum(o.math.square(g), allAxes(o, p)));
-        Operand<TFloat32> coef = o.math.div(o.constant((float) clip), o.math.add(norm, o.constant(1e-6f)));
-        g = o.math.mul(g, o.math.minimum(coef, one));
-      }
-      Corrections c = p.spec().lastLayer() ? last : main;
       Operand<TFloat32> m = o.identity(expAvg.get(i));
       Operand<TFloat32> v = o.identity(expAvgSq.get(i));
-      Operand<TFloat32> mNew = o.math.add(o.math.mul(m, o.constant((float) beta1)), o.math.mul(g, o.constant((float) (1 - beta1))));
-      Operand<TFloat32> vNew =
-          o.math.add(o.math.mul(v, o.constant((float) beta2)), o.math.mul(o.math.square(g), o.constant((float) (1 - beta2))));
       Operand<TFloat32> w = p.value();
-      Operand<TFloat32> decayed = p.spec().decay() ? o.math.mul(w, decayFactor) : w;
-      Operand<TFloat32> denom = o.math.add(o.math.div(o.math.sqrt(vNew), c.sqrtBc2()), o.constant(eps));
-      Operand<TFloat32> wNew = o.math.sub(decayed, o.math.mul(o.math.div(lr, c.bc1()), o.math.div(mNew, denom)));
+      Operand<TFloat32> mNew;
+      Operand<TFloat32> vNew;
+      Operand<TFloat32> wNew;
+      if (fused) {
+        List<Operand<TFloat32>> next =
+            FusedKernels.adamW(o, w, m, v, g, hyper[p.spec().lastLayer() ? 1 : 0][p.spec().decay() ? 1 : 0]);
+        wNew = next.get(0);
+        mNew = next.get(1);
+        vNew = next.get(2);
+      } else {
+        if (clip > 0) {
+          Operand<TFloat32> norm = o.math.sqrt(o.sum(o.math.square(g), allAxes(o, p)));
+          Operand<TFloat32> coef = o.math.div(o.constant((float) clip), o.math.add(norm, o.constant(1e-6f)));
+          g = o.math.mul(g, o.math.minimum(coef, one));
+        }
+        Corrections c = p.spec().lastLayer() ? last : main;
+        mNew = o.math.add(o.math.mul(m, o.constant((float) beta1)), o.math.mul(g, o.constant((float) (1 - beta1))));
+        vNew = o.math.add(o.math.mul(v, o.constant((float) beta2)), o.math.mul(o.math.square(g), o.constant((float) (1 - beta2))));
+        Operand<TFloat32> decayed = p.spec().decay() ? o.math.mul(w, decayFactor) : w;
+        Operand<TFloat32> denom = o.math.add(o.math.div(o.math.sqrt(vNew), c.sqrtBc2()), o.constant(eps));
+        wNew = o.math.sub(decayed, o.math.mul(o.math.div(lr, c.bc1()), o.math.div(mNew, denom)));
+      }
       if (p.spec().lastLayer()) {
         wNew = o.select(freezeLastLayer, w, wNew);
         mNew = o.select(freezeLastLayer, m, mNew);
