@@ -27,6 +27,9 @@
 //                                                     [B, H, N, hd] (bias add, transpose and split)
 //   Dino4jQkvHeadsGrad(dq: T, dk: T, dv: T) -> dz: T, db: T
 //                                                     the inverse layout, db = sum of dz over B, N
+//   Dino4jSoftmaxHook(y: T, x: T) -> y                passes y through; carries the gradient of
+//                                                     y = softmax(x), Dino4jSoftmaxGrad
+//   Dino4jSoftmaxGrad(dy: T, y: T) -> dx: T           dx = y (dy - sum(dy y)) over the last axis
 //   Dino4jBatchMatMulHook(y: T, a: T, b: T) -> y      passes y through; carries the gradient of
 //                                                     y = a b (Java builds it from oneDNN matmuls)
 //   Dino4jAdamW(w, m, v, g: float, h: float[9]) -> w, m, v
@@ -338,6 +341,40 @@ void biasGeluGrad(void*, TF_OpKernelContext* ctx) {
     }
   }
   for (int64_t j = 0; j < n; j++) store(db, j, acc[j]);
+}
+
+// ---- the softmax gradient (attention weights) ----
+
+// dx = y (dy - sum(dy y)) over the last axis in one pass, where TF's gradient of Softmax is four
+// ops (Mul, Sum, Sub, Mul), slow in bf16. The forward stays TF's oneDNN Softmax, which is faster
+// than a plain loop with this file's exp: Dino4jSoftmaxHook carries this gradient.
+
+template <typename T>
+void softmaxGrad(void*, TF_OpKernelContext* ctx) {
+  Inputs in(ctx, 2);
+  if (!in.ok()) return TF_OpKernelContext_Failure(ctx, in.status);
+  int64_t rows, n;
+  if (!rowsOf(in, 0, &rows, &n)) return;
+  if (TF_TensorElementCount(in.t[1]) != rows * n) {
+    in.fail("Dino4jSoftmaxGrad: dy and y must have the same shape");
+    return;
+  }
+  const int reuse[] = {0};
+  TF_Tensor* dxt = in.output(0, dtype<T>(), 0, reuse, 1);
+  if (dxt == nullptr) return;
+  const T* dy = static_cast<const T*>(TF_TensorData(in.t[0]));
+  const T* y = static_cast<const T*>(TF_TensorData(in.t[1]));
+  T* dx = static_cast<T*>(TF_TensorData(dxt));  // may alias dy: each row is read before written
+  for (int64_t r = 0; r < rows; r++) {
+    const T* dyr = dy + r * n;
+    const T* yr = y + r * n;
+    T* dxr = dx + r * n;
+    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < n; j++) dot += load(dyr, j) * load(yr, j);
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) store(dxr, j, load(yr, j) * (load(dyr, j) - dot));
+  }
 }
 
 // ---- bias + per-sample scale + residual ----
@@ -731,6 +768,16 @@ __attribute__((constructor)) void registerAll() {
                                TF_NewKernelBuilder(name, "CPU", nullptr, k == 0 ? adamW : ema, nullptr), st);
     }
   }
+  static const char* shIn[] = {"y: T", "x: T", nullptr};
+  static const char* shOut[] = {"out: T", nullptr};
+  static const char* smgIn[] = {"dy: T", "y: T", nullptr};
+  static const char* smgOut[] = {"dx: T", nullptr};
+  defineOp("Dino4jSoftmaxHook", shIn, shOut, sameAsInput0, st);
+  defineOp("Dino4jSoftmaxGrad", smgIn, smgOut, sameAsInput0, st);
+  registerKernel<float>("Dino4jSoftmaxHook", "Dino4jSoftmaxHookF32", gradientHook, st);
+  registerKernel<Bf16>("Dino4jSoftmaxHook", "Dino4jSoftmaxHookBf16", gradientHook, st);
+  registerKernel<float>("Dino4jSoftmaxGrad", "Dino4jSoftmaxGradF32", softmaxGrad<float>, st);
+  registerKernel<Bf16>("Dino4jSoftmaxGrad", "Dino4jSoftmaxGradBf16", softmaxGrad<Bf16>, st);
   registerKernel<float>("Dino4jLayerNorm", "Dino4jLayerNormF32", layerNorm<float>, st);
   registerKernel<Bf16>("Dino4jLayerNorm", "Dino4jLayerNormBf16", layerNorm<Bf16>, st);
   registerKernel<float>("Dino4jLayerNormGrad", "Dino4jLayerNormGradF32", layerNormGrad<float>, st);
@@ -743,7 +790,8 @@ __attribute__((constructor)) void registerAll() {
   const char* key = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_ALLOWLIST_ADD";
   const char* old = std::getenv(key);
   std::string list = "Dino4jLayerNorm,Dino4jLayerNormGrad,Dino4jBiasGelu,Dino4jBiasGeluGrad,Dino4jBatchMatMulHook,"
-                     "Dino4jBiasScaleResidual,Dino4jBiasScaleResidualGrad,Dino4jQkvHeads,Dino4jQkvHeadsGrad";
+                     "Dino4jBiasScaleResidual,Dino4jBiasScaleResidualGrad,Dino4jQkvHeads,Dino4jQkvHeadsGrad,"
+                     "Dino4jSoftmaxHook,Dino4jSoftmaxGrad";
   if (old != nullptr && *old != 0) list = std::string(old) + "," + list;
   setenv(key, list.c_str(), 1);
 }

@@ -18,7 +18,7 @@ import org.tensorflow.types.TFloat32;
  * dino4j's fused CPU kernels ({@code src/main/native/dino4j_kernels.cc}, built by {@code make
  * build} into {@code target/native/libdino4j_kernels.so}): LayerNorm without its affine part,
  * bias + exact GELU, bias + drop-path scale + residual add, and the qkv bias + head layout, each
- * with its gradient op; oneDNN batched matmuls for attention, forward and backward; and AdamW's
+ * with its gradient op; the attention softmax's gradient; oneDNN batched matmuls for attention, forward and backward; and AdamW's
  * per-tensor clip and update and the teacher's EMA. TF computes each of these as several
  * elementwise or layout ops, each a pass over the activations or weights; the fused ones make one.
  *
@@ -84,7 +84,8 @@ public final class FusedKernels {
             && TensorFlow.registerCustomGradient("Dino4jBiasGelu", FusedKernels::biasGeluGradient)
             && TensorFlow.registerCustomGradient("Dino4jBatchMatMulHook", FusedKernels::batchMatMulGradient)
             && TensorFlow.registerCustomGradient("Dino4jBiasScaleResidual", FusedKernels::biasScaleResidualGradient)
-            && TensorFlow.registerCustomGradient("Dino4jQkvHeads", FusedKernels::qkvHeadsGradient);
+            && TensorFlow.registerCustomGradient("Dino4jQkvHeads", FusedKernels::qkvHeadsGradient)
+            && TensorFlow.registerCustomGradient("Dino4jSoftmaxHook", FusedKernels::softmaxGradient);
     if (!ok) {
       problem = "fused kernels in " + lib + ": their gradients could not be registered";
       LOG.warn(problem);
@@ -110,6 +111,23 @@ public final class FusedKernels {
   public static Operand<TFloat32> biasGelu(Ops tf, Operand<TFloat32> z, Operand<TFloat32> b) {
     requireLoaded();
     return op(tf, "Dino4jBiasGelu", "BiasGelu", z, b).output(0);
+  }
+
+  /**
+   * Softmax over the last axis: TF's (oneDNN) forward, and the gradient y (dy - sum(dy y)) as one
+   * op instead of TF's four (Mul, Sum, Sub, Mul; slow in bf16). As in {@link #batchMatMul}, the
+   * softmax is taken of a stopGradient input and a pass-through op carries the gradient.
+   */
+  public static Operand<TFloat32> softmax(Ops tf, Operand<TFloat32> x) {
+    requireLoaded();
+    Operand<TFloat32> y = tf.nn.softmax(tf.stopGradient(x));
+    return float32(op(tf, "Dino4jSoftmaxHook", "SoftmaxHook", y, x).output(0));
+  }
+
+  private static List<Operand<?>> softmaxGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Output<?> dy = grads.get(0);
+    // dy also goes back into y, a softmax of a stopGradient input: it ends there (see batchMatMul)
+    return List.of(dy, op(tf, "Dino4jSoftmaxGrad", "SoftmaxGrad", dy, op.input(0)).output(0));
   }
 
   /**

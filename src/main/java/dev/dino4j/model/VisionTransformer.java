@@ -73,8 +73,8 @@ public final class VisionTransformer {
   /**
    * Which ops a backbone is built from. STOCK: TF's own (exports, feature extraction). FUSED:
    * dino4j's {@link FusedKernels} for the LayerNorms, the MLP's bias + GELU, the residual
-   * branches' bias + drop path + add and the attention's batched matmuls (oneDNN, forward and
-   * backward). FUSED_BF16: also the qkv bias + head layout + split as one op, which pays in a bf16
+   * branches' bias + drop path + add, the attention's batched matmuls (oneDNN, forward and
+   * backward) and its softmax's gradient. FUSED_BF16: also the qkv bias + head layout + split as one op, which pays in a bf16
    * graph (step time 0.96) but not in fp32 (1.03, against oneDNN's fused matmul + bias and
    * transpose there).
    */
@@ -391,7 +391,7 @@ public final class VisionTransformer {
       }
     }
     Operand<TFloat32> scores = batchMatMul(tf, parts.get(0), parts.get(1), true, fused); // [B, H, N, N], already scaled
-    Operand<TFloat32> attn = tf.nn.softmax(scores); // [B, H, N, N]
+    Operand<TFloat32> attn = fused ? FusedKernels.softmax(tf, scores) : tf.nn.softmax(scores); // [B, H, N, N]
     Operand<TFloat32> out = batchMatMul(tf, attn, parts.get(2), false, fused); // [B, H, N, hd]
     out = tf.linalg.transpose(out, tf.constant(new int[] {0, 2, 1, 3})); // [B, N, H, hd]
     out = tf.reshape(out, shape.of(tf, -1, TokenShape.TOKENS, dim)); // [B, N, D], before attn.proj

@@ -21,6 +21,7 @@ import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 
 /**
  * The fused ops against independent references: plain-Java double-precision LayerNorm and GELU
@@ -417,6 +418,60 @@ class FusedKernelsTest {
     }
   }
 
+  // ---- softmax ----
+
+  private static double[] softmax(float[] x, int d) {
+    double[] y = new double[x.length];
+    for (int r = 0; r < x.length / d; r++) {
+      double max = Double.NEGATIVE_INFINITY;
+      for (int j = 0; j < d; j++) {
+        max = Math.max(max, x[r * d + j]);
+      }
+      double sum = 0;
+      for (int j = 0; j < d; j++) {
+        y[r * d + j] = Math.exp(x[r * d + j] - max);
+        sum += y[r * d + j];
+      }
+      for (int j = 0; j < d; j++) {
+        y[r * d + j] /= sum;
+      }
+    }
+    return y;
+  }
+
+  @Test
+  void softmaxGradientMatchesFiniteDifferencesAndTheStockGradient() {
+    float[] x = gaussian(ROWS * D, 4, 0, 12);
+    for (int j = 0; j < D; j++) {
+      x[D + j] += 80; // a row far from 0: exp without the max subtracted would overflow
+    }
+    x[2 * D] = -200; // a weight that underflows to (almost) 0
+    float[] w = gaussian(ROWS * D, 1, 0, 13);
+    double h = 1e-3;
+    double[] want = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      float[] xp = x.clone();
+      float[] xm = x.clone();
+      xp[i] += (float) h;
+      xm[i] -= (float) h;
+      want[i] = (dot(w, softmax(xp, D)) - dot(w, softmax(xm, D))) / ((double) xp[i] - xm[i]);
+    }
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> xs = constant(tf, x, 2, 3, D);
+      Operand<TFloat32> ws = constant(tf, w, 2, 3, D);
+      Operand<TFloat32> y = FusedKernels.softmax(tf, xs);
+      assertEquals(Shape.of(2, 3, D), y.shape(), "shape inference");
+      Operand<TInt32> axes = tf.constant(new int[] {0, 1, 2});
+      Operand<TFloat32> fused = tf.sum(tf.math.mul(y, ws), axes);
+      Operand<TFloat32> stock = tf.sum(tf.math.mul(tf.nn.softmax(xs), ws), axes);
+      List<float[]> out = run(g, List.of(y, tf.gradients(fused, List.of(xs)).dy(0), tf.gradients(stock, List.of(xs)).dy(0)));
+      assertClose(softmax(x, D), out.get(0), 1e-7, 1e-6, "y vs Java");
+      assertClose(want, out.get(1), 1e-4, 1e-3, "dx vs finite differences");
+      assertClose(toDouble(out.get(2)), out.get(1), 1e-7, 1e-5, "dx vs TF's softmax gradient");
+    }
+  }
+
   // ---- bfloat16 ----
 
   @Test
@@ -442,24 +497,27 @@ class FusedKernelsTest {
         Operand<TFloat32> scale = constant(tf, new float[] {0.5f, 0f, 2f}, 3, 1, 1);
         Operation bsr = op(tf, "Dino4jBiasScaleResidual", "bsr" + half, xi, dyi, bi, scale);
         Operation bsrg = op(tf, "Dino4jBiasScaleResidualGrad", "bsrg" + half, dyi, scale);
+        // any y will do here (the bias-GELU output): what is compared is the kernel's arithmetic
+        Operation smg = op(tf, "Dino4jSoftmaxGrad", "smg" + half, dyi, bg.output(0));
         for (Output<?> o : List.of(ln.output(0), lng.output(0), bg.output(0), bgg.output(0), bgg.output(1),
-            bsr.output(0), bsrg.output(0), bsrg.output(1))) {
+            bsr.output(0), bsrg.output(0), bsrg.output(1), smg.output(0))) {
           fetches.add(half ? tf.dtypes.cast(o, TFloat32.class) : o);
         }
       }
       List<float[]> out = run(g, fetches);
       String[] names = {"layer norm", "its gradient", "bias gelu", "its dz", "its db", "bias scale residual",
-          "its dz", "its db"};
+          "its dz", "its db", "softmax gradient"};
       int n = names.length;
       for (int k = 0; k < n; k++) {
-        // each output is rounded to bf16 once (2^-9 relative); the LayerNorm gradient also reads
-        // y as rounded to bf16 and subtracts, so it is held to a share of its largest value instead
+        // each output is rounded to bf16 once (2^-9 relative); the LayerNorm and softmax gradients
+        // also read y as rounded to bf16 and subtract, so they are held to a share of their largest
+        // value instead
         double[] want = toDouble(out.get(k));
         double max = 0;
         for (double v : want) {
           max = Math.max(max, Math.abs(v));
         }
-        assertClose(want, out.get(n + k), k == 1 ? 1e-2 * max : 1e-6, 4e-3, "bf16 " + names[k]);
+        assertClose(want, out.get(n + k), k == 1 || k == 8 ? 1e-2 * max : 1e-6, 4e-3, "bf16 " + names[k]);
       }
     }
   }
