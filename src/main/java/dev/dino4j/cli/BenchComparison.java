@@ -100,7 +100,7 @@ final class BenchComparison {
     DinoConfig.Augment a = cfg.augment();
     System.out.printf(Locale.ROOT, "%nconfig %s: batch %d, 2 global %d-px + %d local %d-px views, %.2f GFLOP/image"
             + " (analytic matmuls), %d timed steps after %d warm-up, %d round(s), runs alternating; dino4j in %d"
-            + " tower(s), %s LayerNorm/GELU ops%n",
+            + " tower(s), %s kernels (train.kernels)%n",
         configPath, cfg.train().batchSize(), a.globalSize(), a.localCrops(), a.localSize(), gflopPerImage, steps,
         warmup, rounds, SessionOptions.towers(cfg.train(), cfg.train().batchSize()),
         BenchCommand.kernels(cfg, cfg.train().batchSize()));
