@@ -144,7 +144,7 @@ final class BenchCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** "fused" or "stock": the kernels (LayerNorm, GELU, attention, optimizer, ...) a graph fed localBatch samples uses (train.kernels). */
+  /** "fused" or "stock": the kernels a graph fed localBatch samples uses (train.kernels). */
   static String kernels(DinoConfig cfg, int localBatch) {
     return SessionOptions.fusedKernels(cfg.train(), SessionOptions.towers(cfg.train(), localBatch)) ? "fused" : "stock";
   }

@@ -18,8 +18,8 @@ import org.tensorflow.types.TFloat32;
  * dino4j's fused CPU kernels ({@code src/main/native/dino4j_kernels.cc}, built by {@code make
  * build} into {@code target/native/libdino4j_kernels.so}): LayerNorm without its affine part,
  * bias + exact GELU, bias + drop-path scale + residual add, and the qkv bias + head layout, each
- * with its gradient op; the attention softmax's gradient; oneDNN batched matmuls for attention, forward and backward; and AdamW's
- * per-tensor clip and update and the teacher's EMA. TF computes each of these as several
+ * with its gradient op; the attention softmax's gradient; oneDNN batched matmuls for attention,
+ * forward and backward; and AdamW's per-tensor clip and update and the teacher's EMA. TF computes each of these as several
  * elementwise or layout ops, each a pass over the activations or weights; the fused ones make one.
  *
  * <p>The training graph uses them (train.kernels); the export and feature graphs never do, so a

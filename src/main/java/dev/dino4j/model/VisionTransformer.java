@@ -74,9 +74,9 @@ public final class VisionTransformer {
    * Which ops a backbone is built from. STOCK: TF's own (exports, feature extraction). FUSED:
    * dino4j's {@link FusedKernels} for the LayerNorms, the MLP's bias + GELU, the residual
    * branches' bias + drop path + add, the attention's batched matmuls (oneDNN, forward and
-   * backward) and its softmax's gradient. FUSED_BF16: also the qkv bias + head layout + split as one op, which pays in a bf16
-   * graph (step time 0.96) but not in fp32 (1.03, against oneDNN's fused matmul + bias and
-   * transpose there).
+   * backward) and its softmax's gradient. FUSED_BF16: also the qkv bias + head layout + split as
+   * one op, which pays in a bf16 graph (step time 0.96) but not in fp32 (1.03, against oneDNN's
+   * fused matmul + bias and transpose there).
    */
   public enum Kernels {
     STOCK,
