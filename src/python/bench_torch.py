@@ -17,6 +17,7 @@ Synthetic views (standard normal), model step only, as `dino4j bench`.
   --precision fp32    everything float32
   --precision bf16    torch.autocast('cpu', torch.bfloat16) around the forward passes and the loss;
                       parameters, gradients and optimizer state stay float32
+  --last-block cls    the last block on the CLS row only, as dino4j's training graph (default full)
   --matmul            instead of a step: fp32 and bf16 GFLOP/s of 1024^3 matmul chains
 
 Prints one JSON line on stdout. The sizes come from dino4j's config (dino4j bench --compare passes
@@ -73,6 +74,16 @@ class Block(nn.Module):
         x = x + self.dropped(self.attn(self.norm1(x)))
         return x + self.dropped(self.fc2(F.gelu(self.fc1(self.norm2(x)))))
 
+    def forward_cls(self, x):  # [B, N, D] -> the CLS row's output [B, 1, D]: query, proj, MLP on it alone
+        b, n, c = x.shape
+        h = self.norm1(x)
+        q = F.linear(h[:, :1], self.qkv.weight[:c], self.qkv.bias[:c]).reshape(b, 1, self.heads, c // self.heads)
+        kv = F.linear(h, self.qkv.weight[c:], self.qkv.bias[c:]).reshape(b, n, 2, self.heads, c // self.heads)
+        q, kv = q.transpose(1, 2), kv.permute(2, 0, 3, 1, 4)  # [B, H, 1, hd], [2, B, H, N, hd]
+        a = ((q @ kv[0].transpose(-2, -1)) * self.scale).softmax(dim=-1)  # [B, H, 1, N]
+        x = x[:, :1] + self.dropped(self.proj((a @ kv[1]).transpose(1, 2).reshape(b, 1, c)))
+        return x + self.dropped(self.fc2(F.gelu(self.fc1(self.norm2(x)))))
+
 
 class ViT(nn.Module):
     def __init__(self, a):
@@ -85,6 +96,7 @@ class ViT(nn.Module):
         rates = [a.drop_path * i / max(a.depth - 1, 1) for i in range(a.depth)]
         self.blocks = nn.ModuleList(Block(a.dim, a.heads, hidden, r, a.attention) for r in rates)
         self.norm = nn.LayerNorm(a.dim, eps=1e-6)
+        self.cls_only = a.last_block == "cls"
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
@@ -101,6 +113,10 @@ class ViT(nn.Module):
         grid = x.shape[-1]
         x = x.flatten(2).transpose(1, 2)  # [B, N, D]
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos(grid)
+        if self.cls_only:  # dino4j's training graph: the last block on the CLS row only, same result
+            for blk in self.blocks[:-1]:
+                x = blk(x)
+            return self.norm(self.blocks[-1].forward_cls(x))[:, 0]
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x)[:, 0]
@@ -211,7 +227,22 @@ def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+def check_cls_only(a):
+    """The CLS-only last block gives the full backbone's CLS output (eval mode, fp32)."""
+    torch.manual_seed(0)
+    vit = ViT(a).eval()
+    x = torch.randn(4, 3, a.global_size, a.global_size)
+    with torch.no_grad():
+        fast = vit(x)
+        vit.cls_only = False
+        full = vit(x)
+    if not torch.allclose(fast, full, rtol=1e-4, atol=1e-5):
+        raise SystemExit("--last-block cls differs from the full forward by %g" % (fast - full).abs().max())
+
+
 def bench_step(a):
+    if a.last_block == "cls":
+        check_cls_only(a)
     torch.manual_seed(0)
     step = make_step(a)
     b = a.batch
@@ -231,7 +262,7 @@ def bench_step(a):
     cpu = time.process_time() - cpu
     return {
         "framework": "pytorch", "torch": torch.__version__, "precision": a.precision,
-        "attention": a.attention, "threads": torch.get_num_threads(), "batch": b,
+        "attention": a.attention, "last_block": a.last_block, "threads": torch.get_num_threads(), "batch": b,
         "steps": a.steps, "warmup": a.warmup, "images_per_s": a.steps * b / secs,
         "step_ms": 1000 * secs / a.steps, "step_ms_min": 1000 * min(times),
         "cpu_ms_per_step": 1000 * cpu / a.steps,
@@ -285,6 +316,10 @@ def main(argv):
                    help="explicit (default): the official softmax(q k^T) v, PyTorch's faster path here (its CPU"
                         " flash-attention backward is 1.5x slower in bf16 and no faster in fp32);"
                         " sdpa: F.scaled_dot_product_attention")
+    p.add_argument("--last-block", choices=["full", "cls"], default="full",
+                   help="full (default): the official code, every token through every block; cls: the last"
+                        " block for the CLS row only (its other rows are never read), as dino4j's training"
+                        " graph; checked against full before timing")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=0, help="0 = one per core, as dino4j's default")

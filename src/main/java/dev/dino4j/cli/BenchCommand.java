@@ -68,6 +68,11 @@ final class BenchCommand implements Callable<Integer> {
       description = "With --compare: the PyTorch step (default ${DEFAULT-VALUE}).")
   Path torchScript;
 
+  @Option(names = "--torch-last-block", defaultValue = "full",
+      description = "With --compare: full (default): PyTorch runs the reference's step, every token through every"
+          + " block; cls: its last block on the CLS row only, as dino4j's graph (a like-for-like check).")
+  String torchLastBlock;
+
   @Option(names = "--precisions", split = ",", defaultValue = "fp32,bf16",
       description = "With --compare: precisions to run (default ${DEFAULT-VALUE}; bf16 only where the CPU has it).")
   List<String> precisions;
@@ -82,7 +87,11 @@ final class BenchCommand implements Callable<Integer> {
       if (cluster != null) {
         throw new IllegalArgumentException("--compare runs on one machine; leave out --cluster");
       }
-      new BenchComparison(config, overrides, cfg, steps, warmup, rounds, python, torchScript, precisions).run();
+      if (!List.of("full", "cls").contains(torchLastBlock)) {
+        throw new IllegalArgumentException("--torch-last-block must be full or cls, got " + torchLastBlock);
+      }
+      new BenchComparison(config, overrides, cfg, steps, warmup, rounds, python, torchScript, precisions, torchLastBlock)
+          .run();
       return 0;
     }
     Cluster workers = cluster == null ? Cluster.single() : Cluster.fromYaml(cluster, task);
@@ -129,7 +138,7 @@ final class BenchCommand implements Callable<Integer> {
       System.out.printf(Locale.ROOT, "all-reduce        %.1f ms = %.1f%% of a step (bare all-reduce of the step's %d floats, %.1f MB)%n",
           1e3 * r.allReduceSeconds(), 100 * r.allReduceShare(), r.allReduceFloats(), r.allReduceFloats() * 4 / 1e6);
     }
-    System.out.printf(Locale.ROOT, "GFLOP/image       %.2f (analytic, matmuls: student fwd+bwd + teacher fwd)%n", r.gflopPerImage());
+    System.out.printf(Locale.ROOT, "GFLOP/image       %.2f (analytic matmuls this graph runs: student fwd+bwd + teacher fwd, last block on the CLS row)%n", r.gflopPerImage());
     System.out.printf(Locale.ROOT, "achieved GFLOP/s  %.1f%n", r.achievedGflops());
     System.out.printf(Locale.ROOT, "matmul GFLOP/s    fp32 %.1f, bf16 %s (1024^3 matmuls, same threads, this run)%n",
         fp32Peak, bf16 ? String.format(Locale.ROOT, "%.1f", bf16Peak) : "n/a (no bf16 on this CPU)");

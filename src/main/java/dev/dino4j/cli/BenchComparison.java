@@ -46,10 +46,12 @@ final class BenchComparison {
   private final String python;
   private final Path torchScript;
   private final List<String> precisions;
+  private final String torchLastBlock;
 
   BenchComparison(
       Path configPath, List<String> overrides, DinoConfig cfg, int steps, int warmup, int rounds, String python,
-      Path torchScript, List<String> precisions) {
+      Path torchScript, List<String> precisions, String torchLastBlock) {
+    this.torchLastBlock = torchLastBlock;
     this.configPath = configPath;
     this.overrides = overrides;
     this.cfg = cfg;
@@ -96,12 +98,17 @@ final class BenchComparison {
   }
 
   private void print(Map<String, List<JsonNode>> runs, List<JsonNode> peaks) {
-    double gflopPerImage = Flops.trainStepPerImage(cfg) / 1e9;
+    // GFLOP/s and MFU count the matmuls each framework runs: PyTorch's step is the reference's,
+    // dino4j's graph skips the last block's non-CLS rows (images/s compare the same training step)
+    double gflopPerImage = Flops.trainStepPerImage(cfg, torchLastBlock.equals("cls")) / 1e9;
+    double dino4jGflopPerImage = Flops.trainStepPerImage(cfg, true) / 1e9;
     DinoConfig.Augment a = cfg.augment();
     System.out.printf(Locale.ROOT, "%nconfig %s: batch %d, 2 global %d-px + %d local %d-px views, %.2f GFLOP/image"
-            + " (analytic matmuls), %d timed steps after %d warm-up, %d round(s), runs alternating; dino4j in %d"
-            + " tower(s), %s kernels (train.kernels)%n",
-        configPath, cfg.train().batchSize(), a.globalSize(), a.localCrops(), a.localSize(), gflopPerImage, steps,
+            + " (analytic matmuls; dino4j runs %.2f: its last block on the CLS row only; PyTorch's last block: %s),"
+            + " %d timed steps after %d warm-up, %d round(s), runs alternating; dino4j in %d tower(s), %s kernels"
+            + " (train.kernels)%n",
+        configPath, cfg.train().batchSize(), a.globalSize(), a.localCrops(), a.localSize(), gflopPerImage,
+        dino4jGflopPerImage, torchLastBlock.equals("cls") ? "CLS row only" : "every token", steps,
         warmup, rounds, SessionOptions.towers(cfg.train(), cfg.train().batchSize()),
         BenchCommand.kernels(cfg, cfg.train().batchSize()));
     Map<String, Double> peak = new LinkedHashMap<>();
@@ -118,7 +125,7 @@ final class BenchComparison {
       for (String framework : List.of("dino4j", "pytorch")) {
         List<JsonNode> rows = runs.get(framework + " " + precision);
         double ips = mean(rows, "images_per_s");
-        double gflops = ips * gflopPerImage;
+        double gflops = ips * (framework.equals("dino4j") ? dino4jGflopPerImage : gflopPerImage);
         List<String> perRound = new ArrayList<>();
         for (JsonNode r : rows) {
           perRound.add(String.format(Locale.ROOT, "%.2f", r.get("images_per_s").asDouble()));
@@ -192,6 +199,7 @@ final class BenchComparison {
     args.put("threads", cfg.train().threads());
     args.put("steps", steps);
     args.put("warmup", warmup);
+    args.put("last-block", torchLastBlock);
     args.forEach((k, v) -> cmd.addAll(List.of("--" + k, v.toString())));
     return cmd;
   }

@@ -6,13 +6,20 @@ import dev.dino4j.config.DinoConfig;
  * Analytic matmul FLOPs (2 per multiply-add) of one DINO training step, per image: student
  * forward + backward (counted as 3x forward) over all views, teacher forward over the 2 global
  * views. Elementwise ops, softmax and LayerNorm are left out, as in the usual MFU convention.
+ * Counted for the reference's step (every token through every block) or for dino4j's training
+ * graph, whose last block runs for the CLS row only ({@link VisionTransformer#clsFeature}).
  */
 public final class Flops {
 
   private Flops() {}
 
-  /** Forward matmul FLOPs of backbone + head for one view of side {@code size}. */
+  /** Forward matmul FLOPs of backbone + head for one view of side {@code size}, every token in every block. */
   public static double forwardPerView(DinoConfig cfg, int size) {
+    return forwardPerView(cfg, size, false);
+  }
+
+  /** As {@link #forwardPerView(DinoConfig, int)}; {@code clsOnlyLastBlock}: as dino4j's training graph. */
+  public static double forwardPerView(DinoConfig cfg, int size, boolean clsOnlyLastBlock) {
     DinoConfig.Model m = cfg.model();
     DinoConfig.Head h = cfg.head();
     double d = m.embedDim();
@@ -27,6 +34,15 @@ public final class Flops {
             + 2 * n * n * d // attn v
             + 2 * n * d * d // proj
             + 2 * n * d * hidden * 2; // fc1 + fc2
+    double lastBlock = perBlock;
+    if (clsOnlyLastBlock) { // keys and values of every token; query, attention, proj and MLP of one row
+      lastBlock =
+          2 * d * d + 2 * n * d * 2 * d // q, then k and v
+              + 2 * n * d // q k^T
+              + 2 * n * d // attn v
+              + 2 * d * d // proj
+              + 2 * d * hidden * 2; // fc1 + fc2
+    }
     double head = 0;
     double in = d;
     int layers = Math.max(h.layers(), 1);
@@ -36,14 +52,19 @@ public final class Flops {
       in = out;
     }
     head += 2.0 * h.bottleneckDim() * h.outDim();
-    return patchEmbed + m.depth() * perBlock + head;
+    return patchEmbed + (m.depth() - 1) * perBlock + lastBlock + head;
   }
 
-  /** Matmul FLOPs of one training step per image. */
+  /** Matmul FLOPs of the reference's training step per image. */
   public static double trainStepPerImage(DinoConfig cfg) {
+    return trainStepPerImage(cfg, false);
+  }
+
+  /** As {@link #trainStepPerImage(DinoConfig)}; {@code clsOnlyLastBlock}: dino4j's training graph. */
+  public static double trainStepPerImage(DinoConfig cfg, boolean clsOnlyLastBlock) {
     DinoConfig.Augment a = cfg.augment();
-    double global = forwardPerView(cfg, a.globalSize());
-    double local = a.localCrops() == 0 ? 0 : forwardPerView(cfg, a.localSize());
+    double global = forwardPerView(cfg, a.globalSize(), clsOnlyLastBlock);
+    double local = a.localCrops() == 0 ? 0 : forwardPerView(cfg, a.localSize(), clsOnlyLastBlock);
     double studentForward = 2 * global + a.localCrops() * local;
     return 3 * studentForward + 2 * global;
   }

@@ -153,7 +153,27 @@ public final class VisionTransformer {
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
     int grid = size / d.patch();
     TokenShape shape = TokenShape.fixed(grid * grid);
-    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels);
+    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false);
+  }
+
+  /**
+   * The normalised CLS feature [B, D] alone, for the training step: the same function and gradient
+   * as {@code forward(...).cls()}, with the last block computed for the CLS row only. Nothing
+   * after the last block reads the other rows, so that block needs keys and values for every
+   * token but its query, attention, projection and MLP for the CLS row only: 10 of its 12 D^2
+   * multiply-adds per token, and all but one row of its attention, are never computed (in a
+   * 6-block ViT about 14% of the backbone's matmul work; the full forward computes them and
+   * throws them away).
+   *
+   * @param images [B, size, size, 3] normalised RGB
+   * @param dropPath stochastic depth, or null (teacher); the same masks as {@code forward}'s
+   */
+  public static Operand<TFloat32> clsFeature(
+      Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
+    int grid = size / d.patch();
+    return forward(tf, w, d, images, TokenShape.fixed(grid * grid), positionEmbedding(tf, w.get("pos_embed"), d, grid),
+            dropPath, kernels, true)
+        .cls();
   }
 
   /**
@@ -190,7 +210,7 @@ public final class VisionTransformer {
     Operand<TInt32> gw = tf.reshape(tf.slice(grid, tf.constant(new int[] {1}), tf.constant(new int[] {1})), tf.constant(new int[0]));
     Operand<TInt64> patches = tf.dtypes.cast(tf.reshape(tf.math.mul(gh, gw), tf.constant(new int[] {1})), TInt64.class); // [1]
     TokenShape shape = TokenShape.dynamic(tf, patches);
-    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, Kernels.STOCK);
+    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, Kernels.STOCK, false);
   }
 
   /**
@@ -226,9 +246,13 @@ public final class VisionTransformer {
     }
   }
 
+  /**
+   * The forward pass; with {@code clsOnly} the last block runs for the CLS row only (see
+   * {@link #clsFeature}) and the output holds the CLS feature alone.
+   */
   private static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, TokenShape shape, Operand<TFloat32> pos,
-      DropPath dropPath, Kernels kernels) {
+      DropPath dropPath, Kernels kernels, boolean clsOnly) {
     boolean fused = kernels != Kernels.STOCK;
     int dim = d.embedDim();
     Operand<TFloat32> patches =
@@ -254,31 +278,31 @@ public final class VisionTransformer {
     // constant factor and affine map that can move onto a small weight tensor does: the LayerNorm
     // gains and shifts fold into the qkv and fc1 weights, the attention scale into q's columns,
     // GELU's two 1/sqrt(2) into fc1 and fc2. (Measured in README "Performance levers".)
-    float invSqrt2 = (float) (1 / Math.sqrt(2));
-    for (int i = 0; i < d.depth(); i++) {
+    int fullBlocks = clsOnly ? d.depth() - 1 : d.depth();
+    for (int i = 0; i < fullBlocks; i++) {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
       Operand<TFloat32> h = normalize(bt, x, fused); // [B, 1+N, D]; norm1's affine is in qkv
       AttentionOut a = attention(bt, w, b, d, h, shape, kernels);
       attention = a.weights();
       x = residual(bt, x, a.out(), dim, dim, linear(w, b + "attn.proj"), shape, dropPath, i, fused);
-      h = normalize(bt, x, fused); // [B, 1+N, D]; norm2's affine is in fc1
-      // Exact GELU(z) = 0.5 z (1 + erf(z / sqrt 2)) = (u + u erf(u)) / sqrt 2 with u = z / sqrt 2:
-      // fc1 computes u directly and fc2's weight takes the outer 1 / sqrt 2, which leaves 3 passes
-      // over the [B*T, 4D] hidden activations instead of 5 (and a shorter gradient).
-      Layers.Linear fc1 =
-          linear(w, b + "mlp.fc1").afterAffine(bt, w.get(b + "norm2.weight"), w.get(b + "norm2.bias"))
-              .scaled(bt, bt.constant(invSqrt2));
-      if (fused) {
-        Operand<TFloat32> z = bt.linalg.matMul(bt.reshape(h, bt.constant(new long[] {-1, dim})), fc1.weight()); // [B*(1+N), 4D]
-        h = FusedKernels.biasGelu(bt, z, fc1.bias()); // [B*(1+N), 4D] = sqrt 2 GELU
-      } else {
-        Operand<TFloat32> u = linearTokens(bt, h, shape, dim, d.mlpHidden(), fc1); // [B, 1+N, 4D]
-        h = bt.math.mul(u, bt.math.add(bt.math.erf(u), bt.constant(1f))); // [B, 1+N, 4D] = sqrt 2 GELU(z)
-      }
-      Layers.Linear fc2 = linear(w, b + "mlp.fc2").inputScaled(bt, invSqrt2);
-      x = residual(bt, x, h, d.mlpHidden(), dim, fc2, shape, dropPath, d.depth() + i, fused);
+      x = mlp(bt, w, b, d, x, shape, dropPath, i, fused);
       blockOutputs.add(x); // [B, 1+N, D]
+    }
+    if (clsOnly) {
+      int i = d.depth() - 1;
+      Ops bt = tf.withSubScope("block" + i);
+      String b = "blocks." + i + ".";
+      TokenShape oneToken = TokenShape.fixed(0); // T = 1: the CLS row
+      Operand<TFloat32> h = normalize(bt, x, fused); // [B, 1+N, D]: keys and values need every row
+      Operand<TFloat32> clsOut = clsAttention(bt, w, b, d, h, shape, fused); // [B, 1, D]
+      x = bt.slice(x, bt.constant(new int[] {0, 0, 0}), bt.constant(new int[] {-1, 1, -1})); // [B, 1, D]
+      x = residual(bt, x, clsOut, dim, dim, linear(w, b + "attn.proj"), oneToken, dropPath, i, fused);
+      x = mlp(bt, w, b, d, x, oneToken, dropPath, i, fused); // [B, 1, D]
+      Operand<TFloat32> clsRow = tf.reshape(x, tf.constant(new long[] {-1, dim})); // [B, D]
+      return new Output(
+          Layers.layerNorm(tf, clsRow, w.get("norm.weight"), w.get("norm.bias"), LN_EPS), null, null,
+          List.copyOf(blockOutputs));
     }
     // LayerNorm is per token, so the CLS feature needs only the CLS row normalised; the training
     // step never fetches the other tokens, and TF does not run what nothing asks for.
@@ -289,6 +313,30 @@ public final class VisionTransformer {
     Operand<TFloat32> clsOut = Layers.layerNorm(tf, clsRow, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, D]
     x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, 1+N, D]
     return new Output(clsOut, x, attention, List.copyOf(blockOutputs));
+  }
+
+  /** x + drop_path(MLP(LayerNorm(x))) for block {@code b} (index i), x [B, T, D]. */
+  private static Operand<TFloat32> mlp(
+      Ops bt, Params w, String b, Dims d, Operand<TFloat32> x, TokenShape shape, DropPath dropPath, int i,
+      boolean fused) {
+    int dim = d.embedDim();
+    float invSqrt2 = (float) (1 / Math.sqrt(2));
+    Operand<TFloat32> h = normalize(bt, x, fused); // [B, T, D]; norm2's affine is in fc1
+    // Exact GELU(z) = 0.5 z (1 + erf(z / sqrt 2)) = (u + u erf(u)) / sqrt 2 with u = z / sqrt 2:
+    // fc1 computes u directly and fc2's weight takes the outer 1 / sqrt 2, which leaves 3 passes
+    // over the [B*T, 4D] hidden activations instead of 5 (and a shorter gradient).
+    Layers.Linear fc1 =
+        linear(w, b + "mlp.fc1").afterAffine(bt, w.get(b + "norm2.weight"), w.get(b + "norm2.bias"))
+            .scaled(bt, bt.constant(invSqrt2));
+    if (fused) {
+      Operand<TFloat32> z = bt.linalg.matMul(bt.reshape(h, bt.constant(new long[] {-1, dim})), fc1.weight()); // [B*T, 4D]
+      h = FusedKernels.biasGelu(bt, z, fc1.bias()); // [B*T, 4D] = sqrt 2 GELU
+    } else {
+      Operand<TFloat32> u = linearTokens(bt, h, shape, dim, d.mlpHidden(), fc1); // [B, T, 4D]
+      h = bt.math.mul(u, bt.math.add(bt.math.erf(u), bt.constant(1f))); // [B, T, 4D] = sqrt 2 GELU(z)
+    }
+    Layers.Linear fc2 = linear(w, b + "mlp.fc2").inputScaled(bt, invSqrt2);
+    return residual(bt, x, h, d.mlpHidden(), dim, fc2, shape, dropPath, d.depth() + i, fused);
   }
 
   private static Operand<TFloat32> normalize(Ops tf, Operand<TFloat32> x, boolean fused) {
@@ -399,6 +447,44 @@ public final class VisionTransformer {
   }
 
 
+
+  /**
+   * The CLS row's self-attention [B, 1, D] (before attn.proj) from the normalised tokens x [B, T, D]:
+   * its query against every token's key and value.
+   */
+  private static Operand<TFloat32> clsAttention(
+      Ops tf, Params w, String b, Dims d, Operand<TFloat32> x, TokenShape shape, boolean fused) {
+    int dim = d.embedDim();
+    int heads = d.heads();
+    int hd = d.headDim();
+    float[] columnScale = new float[3 * dim]; // as in attention(): the softmax scale in q's columns
+    Arrays.fill(columnScale, 0, dim, (float) (1.0 / Math.sqrt(hd)));
+    Arrays.fill(columnScale, dim, 3 * dim, 1f);
+    Layers.Linear qkvLayer =
+        linear(w, b + "attn.qkv").afterAffine(tf, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"))
+            .scaled(tf, tf.constant(columnScale));
+    Operand<TInt64> sizes = tf.constant(new long[] {dim, 2L * dim}); // q | k, v columns
+    List<org.tensorflow.Output<TFloat32>> weights = tf.splitV(qkvLayer.weight(), sizes, tf.constant(1), 2L).output(); // [D, D], [D, 2D]
+    List<org.tensorflow.Output<TFloat32>> biases = tf.splitV(qkvLayer.bias(), sizes, tf.constant(0), 2L).output(); // [D], [2D]
+    Operand<TFloat32> xCls =
+        tf.reshape(
+            tf.slice(x, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})),
+            tf.constant(new long[] {-1, dim})); // [B, D]
+    Operand<TFloat32> q = Layers.linear(tf, xCls, weights.get(0), biases.get(0)); // [B, D], scaled
+    q = tf.reshape(q, tf.constant(new long[] {-1, heads, 1, hd})); // [B, H, 1, hd]
+    Operand<TFloat32> kv =
+        Layers.linear(tf, tf.reshape(x, tf.constant(new long[] {-1, dim})), weights.get(1), biases.get(1)); // [B*T, 2D]
+    kv = tf.reshape(kv, shape.of(tf, -1, TokenShape.TOKENS, 2, heads, hd)); // [B, T, 2, H, hd]
+    kv = tf.linalg.transpose(kv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [2, B, H, T, hd]
+    List<Operand<TFloat32>> parts = new ArrayList<>();
+    for (Operand<TFloat32> part : tf.split(tf.constant(0), kv, 2L)) {
+      parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, T, hd]
+    }
+    Operand<TFloat32> scores = batchMatMul(tf, q, parts.get(0), true, fused); // [B, H, 1, T]
+    Operand<TFloat32> attn = fused ? FusedKernels.softmax(tf, scores) : tf.nn.softmax(scores); // [B, H, 1, T]
+    Operand<TFloat32> out = batchMatMul(tf, attn, parts.get(1), false, fused); // [B, H, 1, hd]
+    return tf.reshape(out, tf.constant(new long[] {-1, 1, dim})); // [B, 1, D]: heads in order, as the transpose would
+  }
 
   /** a @ b over the batch axes (b transposed when adjY): oneDNN's, forward and backward, when fused. */
   private static Operand<TFloat32> batchMatMul(

@@ -174,14 +174,12 @@ public final class DinoGraph {
       // ---- student: every view; one backbone pass per crop resolution ----
       Ops st = tw.withSubScope("student_forward");
       Operand<TFloat32> features =
-          VisionTransformer.forward(st.withSubScope("global"), student, dims, towerGlobals, aug.globalSize(),
-                  new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard), kernels)
-              .cls(); // [2b, D]
+          VisionTransformer.clsFeature(st.withSubScope("global"), student, dims, towerGlobals, aug.globalSize(),
+              new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard), kernels); // [2b, D]
       if (nLocal > 0) {
         Operand<TFloat32> localFeatures =
-            VisionTransformer.forward(st.withSubScope("local"), student, dims, towerLocals, aug.localSize(),
-                    new VisionTransformer.DropPath(rates, seed, 1, nLocal, shards, shard), kernels)
-                .cls(); // [nb, D]
+            VisionTransformer.clsFeature(st.withSubScope("local"), student, dims, towerLocals, aug.localSize(),
+                new VisionTransformer.DropPath(rates, seed, 1, nLocal, shards, shard), kernels); // [nb, D]
         features = st.concat(List.of(features, localFeatures), st.constant(0)); // [V*b, D]
       }
       Operand<TFloat32> s = DinoHead.forward(st.withSubScope("head"), student, headCfg, features); // [V*b, K]
@@ -189,7 +187,7 @@ public final class DinoGraph {
       // ---- teacher: only the 2 global views, no stochastic depth, no gradient ----
       Ops te = tw.withSubScope("teacher_forward");
       Operand<TFloat32> teacherFeatures =
-          VisionTransformer.forward(te, teacher, dims, towerGlobals, aug.globalSize(), null, kernels).cls(); // [2b, D]
+          VisionTransformer.clsFeature(te, teacher, dims, towerGlobals, aug.globalSize(), null, kernels); // [2b, D]
       Operand<TFloat32> t2 =
           te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2b, K]
 

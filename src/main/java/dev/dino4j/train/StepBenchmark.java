@@ -180,7 +180,7 @@ public final class StepBenchmark {
           allReduce = (System.nanoTime() - start) / 1e9 / steps;
         }
         return new Report(name, cfg.train().precision(), global, steps, steps * (double) global / total, 1000 * fastest,
-            cpuMs, Flops.trainStepPerImage(cfg) / 1e9, matmulGflops, build, peakRssBytes(), loss, cluster.size(),
+            cpuMs, Flops.trainStepPerImage(cfg, true) / 1e9, matmulGflops, build, peakRssBytes(), loss, cluster.size(),
             total / steps, allReduce, cluster.distributed() ? payload : 0);
       }
     }

@@ -68,7 +68,92 @@ class VisionTransformerTest {
         for (int k = 0; k < HEAD.outDim(); k++) {
           assertEquals(logits[k], graphOut[1][b * HEAD.outDim() + k], 2e-5, "size " + size + " logit[" + b + "][" + k + "]");
         }
+        for (int i = 0; i < DIM; i++) { // the training step's path: the last block on the CLS row only
+          assertEquals(cls[i], graphOut[2][b * DIM + i], 2e-5, "size " + size + " clsFeature[" + b + "][" + i + "]");
+        }
       }
+    }
+  }
+
+  /**
+   * The training step's CLS-only last block has the full forward's value and gradient for every
+   * parameter, with stochastic depth on (the same masks), with TF's ops and with the fused kernels.
+   */
+  @Test
+  void clsFeatureHasTheFullForwardsValueAndGradients() {
+    VisionTransformer.Dims d = new VisionTransformer.Dims(DIM, 3, HEADS, 4 * DIM, PATCH, IMAGE / PATCH);
+    List<ParamSpec> specs = VisionTransformer.params(d);
+    Random rng = new Random(5);
+    int batch = 4;
+    int size = 12; // 3 x 3 patches, resampled position embedding
+    float[] images = new float[batch * size * size * 3];
+    for (int i = 0; i < images.length; i++) {
+      images[i] = (float) rng.nextGaussian();
+    }
+    float[] probe = new float[batch * DIM]; // the loss: sum(cls * probe)
+    for (int i = 0; i < probe.length; i++) {
+      probe[i] = (float) rng.nextGaussian();
+    }
+    List<VisionTransformer.Kernels> variants = new ArrayList<>(List.of(VisionTransformer.Kernels.STOCK));
+    if (FusedKernels.available()) {
+      variants.add(VisionTransformer.Kernels.FUSED);
+      variants.add(VisionTransformer.Kernels.FUSED_BF16);
+    }
+    for (VisionTransformer.Kernels kernels : variants) {
+      try (Graph g = new Graph()) {
+        Ops tf = Ops.create(g);
+        Params p = Params.create(tf, "net", specs);
+        Operand<TFloat32> x =
+            tf.constant(Shape.of(batch, size, size, 3), DataBuffers.of(images, true, false));
+        Operand<org.tensorflow.types.TInt64> seed = tf.constant(new long[] {7, 11});
+        double[] rates = {0.3, 0.5, 0.6}; // high, so that some samples drop each branch
+        Operand<TFloat32> full =
+            VisionTransformer.forward(tf, p, d, x, size, new VisionTransformer.DropPath(rates, seed, 0), kernels).cls();
+        Operand<TFloat32> fast =
+            VisionTransformer.clsFeature(tf, p, d, x, size, new VisionTransformer.DropPath(rates, seed, 0), kernels);
+        Operand<TFloat32> r = tf.constant(Shape.of(batch, DIM), DataBuffers.of(probe, true, false));
+        List<Operand<?>> vars = new ArrayList<>();
+        for (Params.Param q : p.all()) {
+          vars.add(q.variable());
+        }
+        var gFull = tf.gradients(tf.sum(tf.math.mul(full, r), tf.constant(new int[] {0, 1})), vars);
+        var gFast = tf.gradients(tf.sum(tf.math.mul(fast, r), tf.constant(new int[] {0, 1})), vars);
+        try (Session s = new Session(g)) {
+          for (Params.Param q : p.all()) {
+            float[] v = new float[q.spec().size()];
+            for (int i = 0; i < v.length; i++) {
+              v[i] = (float) (rng.nextGaussian() * 0.3 + (q.spec().name().contains("norm") && q.spec().name().endsWith("weight") ? 1 : 0));
+            }
+            s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
+                DataBuffers.of(v, true, false)))).run().close();
+          }
+          Session.Runner run = s.runner().fetch(full).fetch(fast);
+          for (int i = 0; i < vars.size(); i++) {
+            run.fetch(gFull.dy(i)).fetch(gFast.dy(i));
+          }
+          try (Result res = run.run()) {
+            assertClose(toArray((TFloat32) res.get(0)), toArray((TFloat32) res.get(1)), kernels + " cls");
+            for (int i = 0; i < vars.size(); i++) {
+              float[] a = toArray((TFloat32) res.get(2 + 2 * i));
+              float[] b = toArray((TFloat32) res.get(3 + 2 * i));
+              assertClose(a, b, kernels + " d/d " + p.all().get(i).spec().name());
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** Equal to float rounding: 1e-5 of the larger magnitude of either array, and not all zero. */
+  private static void assertClose(float[] expected, float[] actual, String what) {
+    assertEquals(expected.length, actual.length, what);
+    double scale = 0;
+    for (int i = 0; i < expected.length; i++) {
+      scale = Math.max(scale, Math.max(Math.abs(expected[i]), Math.abs(actual[i])));
+    }
+    assertTrue(scale > 0, what + ": all zero");
+    for (int i = 0; i < expected.length; i++) {
+      assertEquals(expected[i], actual[i], 1e-5 * scale, what + "[" + i + "]");
     }
   }
 
@@ -80,14 +165,15 @@ class VisionTransformerTest {
       Placeholder<TFloat32> x = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, size, size, 3)));
       VisionTransformer.Output out = VisionTransformer.forward(tf, p, d, x, size, null);
       Operand<TFloat32> logits = DinoHead.forward(tf, p, HEAD, out.cls());
+      Operand<TFloat32> clsOnly = VisionTransformer.clsFeature(tf, p, d, x, size, null, VisionTransformer.Kernels.STOCK);
       try (Session s = new Session(g)) {
         for (Params.Param q : p.all()) {
           s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
               DataBuffers.of(w.get(q.spec().name()), true, false)))).run().close();
         }
         try (TFloat32 in = TFloat32.tensorOf(Shape.of(batch, size, size, 3), DataBuffers.of(images, true, false));
-            Result r = s.runner().feed(x, in).fetch(out.cls()).fetch(logits).run()) {
-          return new float[][] {toArray((TFloat32) r.get(0)), toArray((TFloat32) r.get(1))};
+            Result r = s.runner().feed(x, in).fetch(out.cls()).fetch(logits).fetch(clsOnly).run()) {
+          return new float[][] {toArray((TFloat32) r.get(0)), toArray((TFloat32) r.get(1)), toArray((TFloat32) r.get(2))};
         }
       }
     }
