@@ -161,9 +161,9 @@ public final class VisionTransformer {
    * as {@code forward(...).cls()}, with the last block computed for the CLS row only. Nothing
    * after the last block reads the other rows, so that block needs keys and values for every
    * token but its query, attention, projection and MLP for the CLS row only: 10 of its 12 D^2
-   * multiply-adds per token, and all but one row of its attention, are never computed (in a
-   * 6-block ViT about 14% of the backbone's matmul work; the full forward computes them and
-   * throws them away).
+   * multiply-adds per token, and all but one row of its attention, are never computed (config A's
+   * step: 13% fewer matmul FLOPs, {@link Flops}; the full forward computes them and throws them
+   * away).
    *
    * @param images [B, size, size, 3] normalised RGB
    * @param dropPath stochastic depth, or null (teacher); the same masks as {@code forward}'s
