@@ -405,6 +405,19 @@ public final class VisionTransformer {
     return tf.concat(List.of(clsPos, resampled), tf.constant(1)); // [1, 1+N, D]
   }
 
+  /**
+   * Block b's qkv layer for normalised input: norm1's gain and shift fold into its weights, and the
+   * softmax scale 1/sqrt(hd) into q's columns, so neither costs a pass over [B, N, D] or [B, H, N, N].
+   */
+  private static Layers.Linear qkv(Ops tf, Params w, String b, Dims d) {
+    int dim = d.embedDim();
+    float[] columnScale = new float[3 * dim];
+    Arrays.fill(columnScale, 0, dim, (float) (1.0 / Math.sqrt(d.headDim())));
+    Arrays.fill(columnScale, dim, 3 * dim, 1f);
+    return linear(w, b + "attn.qkv").afterAffine(tf, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"))
+        .scaled(tf, tf.constant(columnScale));
+  }
+
   private record AttentionOut(Operand<TFloat32> out, Operand<TFloat32> weights) {}
 
   private static AttentionOut attention(
@@ -413,14 +426,7 @@ public final class VisionTransformer {
     int dim = d.embedDim();
     int heads = d.heads();
     int hd = d.headDim();
-    // x is normalised only: norm1's gain and shift fold into the qkv weights, and the softmax
-    // scale 1/sqrt(hd) into q's columns, so neither costs a pass over [B, N, D] or [B, H, N, N].
-    float[] columnScale = new float[3 * dim];
-    Arrays.fill(columnScale, 0, dim, (float) (1.0 / Math.sqrt(hd)));
-    Arrays.fill(columnScale, dim, 3 * dim, 1f);
-    Layers.Linear qkvLayer =
-        linear(w, b + "attn.qkv").afterAffine(tf, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"))
-            .scaled(tf, tf.constant(columnScale));
+    Layers.Linear qkvLayer = qkv(tf, w, b, d);
     List<Operand<TFloat32>> parts = new ArrayList<>();
     if (kernels == Kernels.FUSED_BF16) {
       // the matmul without its bias; bias, head layout and split as one op (and one gradient op)
@@ -457,12 +463,7 @@ public final class VisionTransformer {
     int dim = d.embedDim();
     int heads = d.heads();
     int hd = d.headDim();
-    float[] columnScale = new float[3 * dim]; // as in attention(): the softmax scale in q's columns
-    Arrays.fill(columnScale, 0, dim, (float) (1.0 / Math.sqrt(hd)));
-    Arrays.fill(columnScale, dim, 3 * dim, 1f);
-    Layers.Linear qkvLayer =
-        linear(w, b + "attn.qkv").afterAffine(tf, w.get(b + "norm1.weight"), w.get(b + "norm1.bias"))
-            .scaled(tf, tf.constant(columnScale));
+    Layers.Linear qkvLayer = qkv(tf, w, b, d);
     Operand<TInt64> sizes = tf.constant(new long[] {dim, 2L * dim}); // q | k, v columns
     List<org.tensorflow.Output<TFloat32>> weights = tf.splitV(qkvLayer.weight(), sizes, tf.constant(1), 2L).output(); // [D, D], [D, 2D]
     List<org.tensorflow.Output<TFloat32>> biases = tf.splitV(qkvLayer.bias(), sizes, tf.constant(0), 2L).output(); // [D], [2D]
