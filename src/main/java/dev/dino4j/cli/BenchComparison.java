@@ -51,7 +51,6 @@ final class BenchComparison {
   BenchComparison(
       Path configPath, List<String> overrides, DinoConfig cfg, int steps, int warmup, int rounds, String python,
       Path torchScript, List<String> precisions, String torchLastBlock) {
-    this.torchLastBlock = torchLastBlock;
     this.configPath = configPath;
     this.overrides = overrides;
     this.cfg = cfg;
@@ -69,6 +68,7 @@ final class BenchComparison {
       }
     }
     this.precisions = usable;
+    this.torchLastBlock = torchLastBlock;
   }
 
   void run() throws IOException, InterruptedException {

@@ -437,12 +437,7 @@ public final class VisionTransformer {
       }
     } else {
       Operand<TFloat32> qkv = linearTokens(tf, x, shape, dim, 3L * dim, qkvLayer); // [B, N, 3D], q scaled
-      qkv = tf.reshape(qkv, shape.of(tf, -1, TokenShape.TOKENS, 3, heads, hd)); // [B, N, 3, H, hd]
-      qkv = tf.linalg.transpose(qkv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [3, B, H, N, hd]
-      // split, not slice: Split's gradient is a Concat, Slice's a zero-Pad per part plus an AddN
-      for (Operand<TFloat32> part : tf.split(tf.constant(0), qkv, 3L)) {
-        parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, N, hd]
-      }
+      parts.addAll(splitHeads(tf, qkv, shape, 3, d)); // q, k, v [B, H, N, hd]
     }
     Operand<TFloat32> scores = batchMatMul(tf, parts.get(0), parts.get(1), true, fused); // [B, H, N, N], already scaled
     Operand<TFloat32> attn = fused ? FusedKernels.softmax(tf, scores) : tf.nn.softmax(scores); // [B, H, N, N]
@@ -451,8 +446,22 @@ public final class VisionTransformer {
     out = tf.reshape(out, shape.of(tf, -1, TokenShape.TOKENS, dim)); // [B, N, D], before attn.proj
     return new AttentionOut(out, attn);
   }
-
-
+  /**
+   * z [B*T, count*D] (or [B, T, count*D]), whose columns are count parts of heads x hd, as count
+   * tensors [B, H, T, hd].
+   */
+  private static List<Operand<TFloat32>> splitHeads(Ops tf, Operand<TFloat32> z, TokenShape shape, int count, Dims d) {
+    int heads = d.heads();
+    int hd = d.headDim();
+    z = tf.reshape(z, shape.of(tf, -1, TokenShape.TOKENS, count, heads, hd)); // [B, T, count, H, hd]
+    z = tf.linalg.transpose(z, tf.constant(new int[] {2, 0, 3, 1, 4})); // [count, B, H, T, hd]
+    List<Operand<TFloat32>> parts = new ArrayList<>();
+    // split, not slice: Split's gradient is a Concat, Slice's a zero-Pad per part plus an AddN
+    for (Operand<TFloat32> part : tf.split(tf.constant(0), z, (long) count)) {
+      parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, T, hd]
+    }
+    return parts;
+  }
 
   /**
    * The CLS row's self-attention [B, 1, D] (before attn.proj) from the normalised tokens x [B, T, D]:
@@ -475,12 +484,7 @@ public final class VisionTransformer {
     q = tf.reshape(q, tf.constant(new long[] {-1, heads, 1, hd})); // [B, H, 1, hd]
     Operand<TFloat32> kv =
         Layers.linear(tf, tf.reshape(x, tf.constant(new long[] {-1, dim})), weights.get(1), biases.get(1)); // [B*T, 2D]
-    kv = tf.reshape(kv, shape.of(tf, -1, TokenShape.TOKENS, 2, heads, hd)); // [B, T, 2, H, hd]
-    kv = tf.linalg.transpose(kv, tf.constant(new int[] {2, 0, 3, 1, 4})); // [2, B, H, T, hd]
-    List<Operand<TFloat32>> parts = new ArrayList<>();
-    for (Operand<TFloat32> part : tf.split(tf.constant(0), kv, 2L)) {
-      parts.add(tf.reshape(part, shape.of(tf, -1, heads, TokenShape.TOKENS, hd))); // [B, H, T, hd]
-    }
+    List<Operand<TFloat32>> parts = splitHeads(tf, kv, shape, 2, d); // k, v [B, H, T, hd]
     Operand<TFloat32> scores = batchMatMul(tf, q, parts.get(0), true, fused); // [B, H, 1, T]
     Operand<TFloat32> attn = fused ? FusedKernels.softmax(tf, scores) : tf.nn.softmax(scores); // [B, H, 1, T]
     Operand<TFloat32> out = batchMatMul(tf, attn, parts.get(1), false, fused); // [B, H, 1, hd]
