@@ -179,7 +179,7 @@ public final class VisionTransformer {
   /**
    * Builds the forward pass for any batch and any image size read at run time (the export graph):
    * height and width may differ and must be multiples of the patch (an in-graph assertion fails
-   * otherwise, rather than letting the VALID convolution drop the remainder). The position
+   * otherwise, rather than letting the patch embedding drop the remainder). The position
    * embedding is resampled in the graph with the same arithmetic as {@link PosEmbed#gridMatrix},
    * so at a fixed size this equals {@link #forward(Ops, Params, Dims, Operand, int, DropPath)}.
    * No stochastic depth.
@@ -255,13 +255,19 @@ public final class VisionTransformer {
       DropPath dropPath, Kernels kernels, boolean clsOnly) {
     boolean fused = kernels != Kernels.STOCK;
     int dim = d.embedDim();
+    // The reference's stride-p convolution, written as the matmul it is: space-to-depth lays each
+    // p x p patch out as one row of p*p*3 values in the filter's (row, column, channel) order, so
+    // the [p, p, 3, D] filter is that matmul's weight as it stands. Not Conv2D: TF 2.18's oneDNN
+    // bf16 convolution returned wrong and non-deterministic values on an AMD EPYC with
+    // AVX512-BF16 (10-50% of outputs off, later inf/NaN: training diverged), where its bf16
+    // matmul is right (README, "Known limitations").
+    int patchValues = d.patch() * d.patch() * 3;
+    Operand<TFloat32> rows =
+        tf.reshape(tf.nn.spaceToDepth(images, (long) d.patch()), tf.constant(new long[] {-1, patchValues})); // [B*N, p*p*3]
+    Operand<TFloat32> filter =
+        tf.reshape(w.get("patch_embed.proj.weight"), tf.constant(new long[] {patchValues, dim})); // [p*p*3, D]
     Operand<TFloat32> patches =
-        tf.nn.conv2d(
-            images,
-            w.get("patch_embed.proj.weight"),
-            List.of(1L, (long) d.patch(), (long) d.patch(), 1L),
-            "VALID"); // [B, gh, gw, D]
-    patches = tf.nn.biasAdd(patches, w.get("patch_embed.proj.bias")); // fuses into the conv
+        tf.nn.biasAdd(tf.linalg.matMul(rows, filter), w.get("patch_embed.proj.bias")); // [B*N, D]
     patches = tf.reshape(patches, shape.of(tf, -1, TokenShape.PATCHES, dim)); // [B, N, D]
 
     // CLS token broadcast to the (dynamic) batch: zeros [B, 1, D] + cls_token.

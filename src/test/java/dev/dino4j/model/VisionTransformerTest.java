@@ -157,6 +157,84 @@ class VisionTransformerTest {
     }
   }
 
+  /**
+   * The forward in a bf16 session (the training step's Grappler rewrite) against fp32, at the
+   * tiny recipe's shapes: every patch token within bf16 rounding of fp32. It failed where TF's
+   * oneDNN bf16 Conv2D miscomputed on an AMD EPYC (half the patch tokens off, some runs inf), the
+   * patch embedding's old op; the matmul that replaced it is right there.
+   */
+  @Test
+  void bf16SessionForwardMatchesFp32() {
+    org.junit.jupiter.api.Assumptions.assumeTrue(dev.dino4j.train.SessionOptions.bf16Supported(), "no bf16 CPU");
+    int dim = 64;
+    int size = 28;
+    int batch = 16;
+    VisionTransformer.Dims d = new VisionTransformer.Dims(dim, 2, 2, 4 * dim, PATCH, size / PATCH);
+    List<ParamSpec> specs = VisionTransformer.params(d);
+    Random rng = new Random(5);
+    Map<String, float[]> w = new HashMap<>();
+    for (ParamSpec s : specs) {
+      float[] v = new float[s.size()];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = (float) (rng.nextGaussian() * 0.1) + (s.name().contains("norm") && s.name().endsWith("weight") ? 1 : 0);
+      }
+      w.put(s.name(), v);
+    }
+    float[] images = new float[batch * size * size * 3];
+    for (int i = 0; i < images.length; i++) {
+      images[i] = (float) rng.nextGaussian();
+    }
+    float[][] ref = runTokens(d, specs, w, images, batch, size, "fp32");
+    for (int run = 0; run < 3; run++) { // the miscompute varied from run to run
+      float[][] got = runTokens(d, specs, w, images, batch, size, "bf16");
+      for (int k = 0; k < ref.length; k++) {
+        double scale = 0;
+        for (float v : ref[k]) {
+          scale = Math.max(scale, Math.abs(v));
+        }
+        int bad = 0;
+        int first = -1;
+        for (int i = 0; i < ref[k].length; i++) {
+          // the inputs and weights are rounded to bf16 (2^-9) before each matmul of two blocks
+          if (!(Math.abs(got[k][i] - ref[k][i]) <= 0.03 * scale)) {
+            bad++;
+            first = first < 0 ? i : first;
+          }
+        }
+        assertEquals(0, bad, (k == 0 ? "block 0's output" : "the final tokens") + ": " + bad
+            + " of " + ref[k].length + " off by more than 3% of the largest, first at " + Math.max(first, 0) + ": fp32 "
+            + ref[k][Math.max(first, 0)] + ", bf16 " + got[k][Math.max(first, 0)]);
+      }
+    }
+  }
+
+  /** The outputs of the first block (the closest to the patch embedding the forward exposes) and the last. */
+  private static float[][] runTokens(VisionTransformer.Dims d, List<ParamSpec> specs, Map<String, float[]> w,
+      float[] images, int batch, int size, String precision) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Params p = Params.create(tf, "net", specs);
+      Placeholder<TFloat32> x = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, size, size, 3)));
+      VisionTransformer.Output out = VisionTransformer.forward(tf, p, d, x, size, null);
+      // fetched through an add, so that the rewrite may turn the fetched ops themselves into bf16
+      List<Operand<TFloat32>> fetches = List.of(out.blockOutputs().get(0), out.tokens());
+      try (Session s = new Session(g, dev.dino4j.train.SessionOptions.of(1, precision))) {
+        for (Params.Param q : p.all()) {
+          s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
+              DataBuffers.of(w.get(q.spec().name()), true, false)))).run().close();
+        }
+        Session.Runner r = s.runner();
+        for (Operand<TFloat32> f : fetches) {
+          r.fetch(tf.math.add(f, tf.zerosLike(f)));
+        }
+        try (TFloat32 in = TFloat32.tensorOf(Shape.of(batch, size, size, 3), DataBuffers.of(images, true, false));
+            Result res = r.feed(x, in).run()) {
+          return new float[][] {toArray((TFloat32) res.get(0)), toArray((TFloat32) res.get(1))};
+        }
+      }
+    }
+  }
+
   private static float[][] runGraph(VisionTransformer.Dims d, List<ParamSpec> specs, Map<String, float[]> w,
       float[] images, int batch, int size) {
     try (Graph g = new Graph()) {
