@@ -12,6 +12,7 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -307,7 +308,13 @@ class MultiCropLoaderTest {
             Synthetic ds = new Synthetic(40, bad);
             try (MultiCropLoader l =
                 new MultiCropLoader(ds, recipe(), 8, workers, 2, 2, new BadFiles("skip"))) {
+              Map<Integer, Integer> readsAfterFirstEpoch = new HashMap<>();
               for (int epoch = 0; epoch < 2; epoch++) {
+                if (epoch == 1) {
+                  for (int index : bad) {
+                    readsAfterFirstEpoch.put(index, ds.failedReads.get(index).get());
+                  }
+                }
                 try (MultiCropLoader.EpochStream s = l.epoch(epoch, 0, 5)) {
                   for (int step = 0; step < 5; step++) {
                     MultiCropBatch b = s.next();
@@ -330,9 +337,14 @@ class MultiCropLoaderTest {
               }
               assertEquals(3, l.badFiles().count());
               assertEquals(bad, Set.copyOf(l.badFiles().indices()));
-              // Known-bad files are passed over without another read in later epochs.
+              // Known-bad files are passed over without another read in later epochs. Within the
+              // epoch that finds one, two workers may both try it before either has reported it
+              // (bad 3's slot scans on to bad 4 while 4's own slot reads it): counted once all the
+              // same; one worker reads each file exactly once.
               for (int index : bad) {
-                assertEquals(1, ds.failedReads.get(index).get(), "reads of bad image " + index);
+                int first = readsAfterFirstEpoch.get(index);
+                assertTrue(first >= 1 && first <= (workers == 0 ? 1 : 2), "reads of bad image " + index + ": " + first);
+                assertEquals(first, ds.failedReads.get(index).get(), "reads of bad image " + index + " in epoch 2");
               }
             }
           }
