@@ -259,7 +259,7 @@ public final class VisionTransformer {
     // p x p patch out as one row of p*p*3 values in the filter's (row, column, channel) order, so
     // the [p, p, 3, D] filter is that matmul's weight as it stands. Not Conv2D: TF 2.18's oneDNN
     // bf16 convolution returned wrong and non-deterministic values on an AMD EPYC with
-    // AVX512-BF16 (10-50% of outputs off, later inf/NaN: training diverged), where its bf16
+    // AVX512-BF16 (48-81% of outputs off, some runs inf/NaN: training diverged), where its bf16
     // matmul is right (README, "Known limitations").
     int patchValues = d.patch() * d.patch() * 3;
     Operand<TFloat32> rows =
