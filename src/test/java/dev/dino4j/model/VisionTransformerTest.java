@@ -39,19 +39,7 @@ class VisionTransformerTest {
     List<ParamSpec> specs = new ArrayList<>(VisionTransformer.params(d));
     specs.addAll(DinoHead.params(HEAD, DIM));
     Random rng = new Random(3);
-    Map<String, float[]> w = new HashMap<>();
-    for (ParamSpec s : specs) {
-      float[] v = new float[s.size()];
-      for (int i = 0; i < v.length; i++) {
-        v[i] = (float) (rng.nextGaussian() * 0.3); // larger than the init: make every term matter
-      }
-      if (s.name().endsWith("norm1.weight") || s.name().endsWith("norm2.weight") || s.name().equals("norm.weight")) {
-        for (int i = 0; i < v.length; i++) {
-          v[i] += 1;
-        }
-      }
-      w.put(s.name(), v);
-    }
+    Map<String, float[]> w = randomWeights(specs, rng, 0.3); // larger than the init: make every term matter
     int batch = 3;
     for (int size : new int[] {IMAGE, 12}) { // native grid, and a 3 x 3 grid through the resampling matrix
       float[] images = new float[batch * size * size * 3];
@@ -172,14 +160,7 @@ class VisionTransformerTest {
     VisionTransformer.Dims d = new VisionTransformer.Dims(dim, 2, 2, 4 * dim, PATCH, size / PATCH);
     List<ParamSpec> specs = VisionTransformer.params(d);
     Random rng = new Random(5);
-    Map<String, float[]> w = new HashMap<>();
-    for (ParamSpec s : specs) {
-      float[] v = new float[s.size()];
-      for (int i = 0; i < v.length; i++) {
-        v[i] = (float) (rng.nextGaussian() * 0.1) + (s.name().contains("norm") && s.name().endsWith("weight") ? 1 : 0);
-      }
-      w.put(s.name(), v);
-    }
+    Map<String, float[]> w = randomWeights(specs, rng, 0.1);
     float[] images = new float[batch * size * size * 3];
     for (int i = 0; i < images.length; i++) {
       images[i] = (float) rng.nextGaussian();
@@ -219,10 +200,7 @@ class VisionTransformerTest {
       // fetched through an add, so that the rewrite may turn the fetched ops themselves into bf16
       List<Operand<TFloat32>> fetches = List.of(out.blockOutputs().get(0), out.tokens());
       try (Session s = new Session(g, dev.dino4j.train.SessionOptions.of(1, precision))) {
-        for (Params.Param q : p.all()) {
-          s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
-              DataBuffers.of(w.get(q.spec().name()), true, false)))).run().close();
-        }
+        assign(s, tf, p, w);
         Session.Runner r = s.runner();
         for (Operand<TFloat32> f : fetches) {
           r.fetch(tf.math.add(f, tf.zerosLike(f)));
@@ -245,15 +223,37 @@ class VisionTransformerTest {
       Operand<TFloat32> logits = DinoHead.forward(tf, p, HEAD, out.cls());
       Operand<TFloat32> clsOnly = VisionTransformer.clsFeature(tf, p, d, x, size, null, VisionTransformer.Kernels.STOCK);
       try (Session s = new Session(g)) {
-        for (Params.Param q : p.all()) {
-          s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
-              DataBuffers.of(w.get(q.spec().name()), true, false)))).run().close();
-        }
+        assign(s, tf, p, w);
         try (TFloat32 in = TFloat32.tensorOf(Shape.of(batch, size, size, 3), DataBuffers.of(images, true, false));
             Result r = s.runner().feed(x, in).fetch(out.cls()).fetch(logits).fetch(clsOnly).run()) {
           return new float[][] {toArray((TFloat32) r.get(0)), toArray((TFloat32) r.get(1)), toArray((TFloat32) r.get(2))};
         }
       }
+    }
+  }
+
+  /** Gaussian weights of standard deviation {@code sd}, LayerNorm gains around 1, drawn in {@code specs} order. */
+  private static Map<String, float[]> randomWeights(List<ParamSpec> specs, Random rng, double sd) {
+    Map<String, float[]> w = new HashMap<>();
+    for (ParamSpec s : specs) {
+      float[] v = new float[s.size()];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = (float) (rng.nextGaussian() * sd);
+      }
+      if (s.name().endsWith("norm1.weight") || s.name().endsWith("norm2.weight") || s.name().equals("norm.weight")) {
+        for (int i = 0; i < v.length; i++) {
+          v[i] += 1;
+        }
+      }
+      w.put(s.name(), v);
+    }
+    return w;
+  }
+
+  private static void assign(Session s, Ops tf, Params p, Map<String, float[]> w) {
+    for (Params.Param q : p.all()) {
+      s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
+          DataBuffers.of(w.get(q.spec().name()), true, false)))).run().close();
     }
   }
 
