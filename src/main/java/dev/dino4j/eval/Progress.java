@@ -77,7 +77,8 @@ public final class Progress {
     out.flush();
   }
 
-  static String clock(double seconds) {
+  /** {@code hh:mm:ss}; {@code --:--:--} for an unknown time. */
+  public static String clock(double seconds) {
     if (!Double.isFinite(seconds)) {
       return "--:--:--";
     }

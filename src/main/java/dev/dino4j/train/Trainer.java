@@ -225,6 +225,9 @@ public final class Trainer {
               LOG.warn("could not flush TensorBoard events: {}", e.getMessage());
             }
           }
+          if (chief) {
+            RunReport.writeQuietly(runDir, LOG); // also after a stop or a divergence: the curves up to it
+          }
           finished.countDown();
           try {
             Runtime.getRuntime().removeShutdownHook(hook);
@@ -246,6 +249,9 @@ public final class Trainer {
     boolean chief = cluster.chief();
     float lastLoss = Float.NaN;
     KnnMonitor knn = chief ? knnMonitor() : null;
+    Knn.Result lastKnn = null;
+    long runStart = System.nanoTime();
+    long totalSteps = (long) epochs * steps;
     if (start.epoch() >= epochs) {
       LOG.info("the run has finished all {} epochs; nothing to train (raise train.epochs to go on)", epochs);
     }
@@ -302,7 +308,11 @@ public final class Trainer {
                 gs, epoch + 1, s + 1, steps, out.loss(), out.teacherEntropy(), out.kl(), in.lr(), in.weightDecay(),
                 in.momentum(), in.teacherTemp()));
           }
-          bar.update(s + 1, String.format(Locale.ROOT, "loss %.4f lr %.2e", out.loss(), in.lr()));
+          // the bar's own ETA is the epoch's; the run's counts k-NN checks and checkpoints as well
+          long doneHere = gs + 1 - start.globalStep();
+          double runEta = (System.nanoTime() - runStart) / 1e9 / doneHere * (totalSteps - gs - 1);
+          bar.update(s + 1, String.format(Locale.ROOT, "loss %.4f lr %.2e | run %d/%d steps, ETA %s", out.loss(), in.lr(),
+              gs + 1, totalSteps, Progress.clock(runEta)));
           // on a cluster every worker sees the same stop flag (any worker's request), so all stop here
           if (out.stop() || (stopRequested && !cluster.distributed())) {
             if (chief) {
@@ -329,6 +339,7 @@ public final class Trainer {
           p == null ? "the chief saves the checkpoint" : "saved " + p.getFileName()));
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("epoch_end", epoch);
+      m.put("step", (long) (epoch + 1) * steps);
       m.put("mean_loss", lossSum / Math.max(done, 1));
       m.put("seconds", secs);
       m.put("images_per_s", done * (double) batch / secs);
@@ -344,10 +355,14 @@ public final class Trainer {
         m.put("knn_top5", r.top5());
         dino.writeEvalScalar(session, "eval/knn_top1", (float) r.top1());
         dino.writeEvalScalar(session, "eval/knn_top5", (float) r.top5());
+        lastKnn = r;
       }
       metrics.write(JSON.writeValueAsString(m));
       metrics.newLine();
       metrics.flush();
+      if (lastKnn != null && m.containsKey("knn_top1")) {
+        RunReport.writeQuietly(runDir, LOG); // a new point on the k-NN curve
+      }
       if (chief) {
         dino.flushSummaries(session);
       }
@@ -355,7 +370,34 @@ public final class Trainer {
         return new Outcome((long) (epoch + 1) * steps, epoch + 1, lastLoss, true);
       }
     }
+    if (chief && start.epoch() < epochs) {
+      logSummary(checkpoints, lastKnn, (System.nanoTime() - runStart) / 1e9, totalSteps - start.globalStep());
+    }
     return new Outcome((long) epochs * steps, epochs, lastLoss, false);
+  }
+
+  /** What a finished run gives and where it is, and the next command. */
+  private void logSummary(Checkpoints checkpoints, Knn.Result knn, double seconds, long stepsTrained) {
+    String dir = runDir.toString();
+    LOG.info(String.format(Locale.ROOT, "%n==== run finished: %s ====%n"
+            + "  trained     %d steps in %s (this start; %.1f img/s over all of it, evaluation and checkpoints included)%n"
+            + "  k-NN        %s%n"
+            + "  checkpoint  %s%n"
+            + "  report      %s (loss, entropy, KL, k-NN, schedules against the step)%n"
+            + "  TensorBoard tensorboard --logdir %s%n"
+            + "  next        make export RUN=%s   (or: bin/dino4j export %s; full-test-set k-NN: make eval RUN=%s)",
+        dir, stepsTrained, Progress.clock(seconds), stepsTrained * cfg.train().batchSize() / Math.max(seconds, 1e-9),
+        knn == null ? "no in-training check (eval.knn_every = 0): run make eval RUN=" + dir
+            : String.format(Locale.ROOT, "%d-NN of the teacher, top-1 %.2f%%, top-5 %.2f%% (the in-training check: %s)",
+                knn.k(), knn.top1(), knn.top5(), knnScope()),
+        checkpoints.latest().map(Path::toString).orElse("none"), runDir.resolve("report.png"),
+        runDir.resolve("tensorboard"), dir, dir, dir));
+  }
+
+  private String knnScope() {
+    DinoConfig.Eval e = cfg.eval();
+    return (e.knnTrainLimit() == 0 ? "all" : "first " + e.knnTrainLimit()) + " training images as the bank, "
+        + (e.knnTestLimit() == 0 ? "all" : "first " + e.knnTestLimit()) + " test images";
   }
 
   /** k-NN on the data's test split every eval.knn_every epochs, or null when off. */
