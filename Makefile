@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
 N ?= 2
-.PHONY: build kernels test test-slow test-all train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark accuracy clean
+.PHONY: build kernels test test-slow test-all demo report config-reference train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark accuracy clean
 
 ## build: compile, collect the runtime classpath in target/lib, build the fused kernels
 build: target/.built kernels
@@ -54,6 +54,19 @@ data:
 train: build
 	@if [ -z "$(DATA)" ] && grep -qE '^\s*source:\s*fashion-mnist' $(CONFIG); then scripts/fetch-fashion-mnist.sh; fi
 	bin/dino4j train --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(OUT),--output $(OUT)) $(ARGS)
+
+## demo: a ~15-minute demo into runs/demo/: the tiny recipe for 4 epochs, the 20-NN table against raw pixels
+##   and random init, learning curves, attention maps of 4 test images, the augmentation preview
+demo: build data
+	scripts/demo.sh
+
+## report: RUN's report.png from its metrics.jsonl (loss, teacher entropy vs ln K, KL, k-NN, schedules)
+report: build
+	bin/dino4j report $(RUN) $(ARGS)
+
+## config-reference: regenerate docs/config.md from the config schema (a test fails when they differ)
+config-reference: build
+	bin/dino4j config --reference > docs/config.md
 
 ## train-local-cluster: train CONFIG data-parallel on N local workers (loopback; train.batch_size = global batch)
 train-local-cluster: build

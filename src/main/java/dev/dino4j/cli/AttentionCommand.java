@@ -2,6 +2,8 @@ package dev.dino4j.cli;
 
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.data.EvalViews;
+import dev.dino4j.data.ImageDataset;
+import dev.dino4j.eval.EvalData;
 import dev.dino4j.data.Image;
 import dev.dino4j.eval.AttentionMaps;
 import dev.dino4j.eval.Backbones;
@@ -24,12 +26,17 @@ import picocli.CommandLine.Parameters;
     })
 final class AttentionCommand implements Callable<Integer> {
 
-  @Parameters(index = "0", paramLabel = "IMAGE", description = "Image file (PNG, JPEG, BMP, GIF).")
+  @Parameters(index = "0", paramLabel = "IMAGE", description = "Image file (PNG, JPEG, BMP, GIF). With --test-images:"
+      + " the run directory or checkpoint instead.")
   Path image;
 
   @Parameters(index = "1", arity = "0..1", paramLabel = "RUN_OR_CKPT",
       description = "Run directory or checkpoint folder. Default: runs/fmnist-tiny.")
   Path run = Path.of("runs/fmnist-tiny");
+
+  @Option(names = "--test-images", paramLabel = "N", description = "Instead of an IMAGE file: the first N images of"
+      + " the run's own test split (labelled datasets such as Fashion-MNIST), each into OUTPUT/<index>-<class>/.")
+  Integer testImages;
 
   @Option(names = {"-o", "--output"}, required = true, description = "Folder for the PNGs.")
   Path output;
@@ -53,7 +60,12 @@ final class AttentionCommand implements Callable<Integer> {
     if (!(threshold > 0 && threshold <= 1)) {
       throw new IllegalArgumentException("--threshold must be in (0, 1] (share of attention mass kept), got " + threshold);
     }
-    if (!Files.isRegularFile(image)) {
+    if (testImages != null) {
+      run = image; // the one positional argument is the run
+      if (testImages < 1) {
+        throw new IllegalArgumentException("--test-images must be >= 1, got " + testImages);
+      }
+    } else if (!Files.isRegularFile(image)) {
       throw new IllegalArgumentException("image " + image + " does not exist or is not a file");
     }
     Backbones.Loaded net = Backbones.fromCheckpoint(run, network, List.of());
@@ -63,7 +75,22 @@ final class AttentionCommand implements Callable<Integer> {
     if (show < 1 || show > 64) {
       throw new IllegalArgumentException("--scale must be in [1, 64], got " + show);
     }
-    Image img = EvalViews.read(image);
+    if (testImages == null) {
+      write(net, EvalViews.read(image), image.toString(), output, size, show);
+      return 0;
+    }
+    ImageDataset test = EvalData.open(cfg, "test", null);
+    for (int i = 0; i < Math.min(testImages, test.size()); i++) {
+      int label = test.label(i);
+      String name = label < 0 ? "unlabelled" : test.classes().isEmpty() ? "class" + label : test.classes().get(label);
+      Path dir = output.resolve(String.format(java.util.Locale.ROOT, "%03d-%s", i, name.replaceAll("[^A-Za-z0-9]+", "-")));
+      write(net, test.image(i), test.describe(i), dir, size, show);
+    }
+    return 0;
+  }
+
+  private void write(Backbones.Loaded net, Image img, String what, Path output, int size, int show) throws Exception {
+    DinoConfig cfg = net.config();
     float[] view = new float[size * size * 3];
     EvalViews.centre(img, size, new float[3], new float[] {1f, 1f, 1f}, view, 0); // [S, S, 3] in [0, 1]
     float[] input = new float[view.length];
@@ -76,9 +103,8 @@ final class AttentionCommand implements Callable<Integer> {
       AttentionMaps.Maps maps = AttentionMaps.compute(fx, input);
       List<Path> files = AttentionMaps.write(output, maps, view, size, threshold, show);
       System.out.printf("attention of %s (%d heads, %dx%d patches, %s): %d files in %s (summary.png: image,"
-          + " overlays above, masks keeping %.0f%% of the mass below)%n", image, maps.heads(), maps.grid(), maps.grid(),
+          + " overlays above, masks keeping %.0f%% of the mass below)%n", what, maps.heads(), maps.grid(), maps.grid(),
           net.description(), files.size(), output, threshold * 100);
     }
-    return 0;
   }
 }

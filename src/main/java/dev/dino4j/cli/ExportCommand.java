@@ -12,7 +12,9 @@ import picocli.CommandLine.Spec;
 /** {@code dino4j export}: a run's backbone as a SavedModel for TF Serving and Python TensorFlow. */
 @Command(
     name = "export",
-    mixinStandardHelpOptions = true,
+    // no standard mixin: its -V/--version would clash with --version (the SavedModel version), which
+    // silently dropped --help as well
+
     description = {
       "Export the teacher (or student) backbone of a run as a SavedModel in TF Serving's layout:"
           + " BASE/NAME/VERSION/ with signatures serving_default (images -> embedding), image_bytes"
@@ -22,6 +24,9 @@ import picocli.CommandLine.Spec;
 final class ExportCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
+
+  @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+  boolean help;
 
   @Parameters(index = "0", paramLabel = "RUN_DIR_OR_CHECKPOINT",
       description = "A run directory (its latest checkpoint is exported) or one checkpoint folder (…/checkpoints/ckpt-N).")

@@ -39,9 +39,19 @@ public final class IdxDataset implements ImageDataset {
   private final byte[] pixels; // [count, rows, cols], unsigned
   private final byte[] labels; // [count], unsigned; null = unlabelled
   private final int numClasses;
+  private final List<String> classNames; // empty: the IDX files do not name their classes
+
+  /** Fashion-MNIST's class names in label order (the dataset's README). */
+  public static final List<String> FASHION_MNIST_CLASSES = List.of(
+      "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot");
 
   private IdxDataset(
       String imagesName, int count, int rows, int cols, byte[] pixels, byte[] labels) {
+    this(imagesName, count, rows, cols, pixels, labels, List.of());
+  }
+
+  private IdxDataset(
+      String imagesName, int count, int rows, int cols, byte[] pixels, byte[] labels, List<String> classNames) {
     this.imagesName = imagesName;
     this.count = count;
     this.rows = rows;
@@ -55,6 +65,20 @@ public final class IdxDataset implements ImageDataset {
       }
     }
     this.numClasses = maxLabel + 1;
+    this.classNames = List.copyOf(classNames);
+  }
+
+  /** The same images and labels, with the classes named (labels index {@code names}). */
+  public IdxDataset withClasses(List<String> names) {
+    if (names.size() < numClasses) {
+      throw new IllegalArgumentException(imagesName + " has " + numClasses + " classes, " + names.size() + " names given");
+    }
+    return new IdxDataset(imagesName, count, rows, cols, pixels, labels, names);
+  }
+
+  @Override
+  public List<String> classes() {
+    return classNames;
   }
 
   /**

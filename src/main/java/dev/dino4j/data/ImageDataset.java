@@ -61,7 +61,8 @@ public interface ImageDataset {
     }
     return switch (source) {
       case "fashion-mnist" ->
-          IdxDataset.fashionMnist(IdxDataset.locateFashionMnist(path), data.split());
+          IdxDataset.fashionMnist(IdxDataset.locateFashionMnist(path), data.split())
+              .withClasses(IdxDataset.FASHION_MNIST_CLASSES);
       case "idx" -> IdxDataset.fashionMnist(Path.of(path), data.split());
       case "folder" ->
           new ImageFolderDataset(Path.of(path), data.labels(), data.maxPixels(), indexDir);
