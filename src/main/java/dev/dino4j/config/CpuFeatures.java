@@ -43,7 +43,7 @@ public final class CpuFeatures {
    * {@code train.precision} as the session will run it: "auto" becomes "bf16" where the CPU has
    * AMX tiles and "fp32" elsewhere; "fp32" and "bf16" stay as they are. AVX512-BF16 alone runs
    * bf16 but not faster: on an AMD EPYC with it and no AMX the tiny recipe's step ran 132-158
-   * images/s in bf16 against 166-210 in fp32, where a Xeon with AMX ran bf16 1.5x faster (README).
+   * images/s in bf16 against 166-210 in fp32, where a Xeon with AMX ran bf16 1.5x faster (docs/design.md, "Precision").
    */
   public static String resolvePrecision(String precision, Set<String> flags) {
     return "auto".equals(precision) ? (flags.contains(AUTO_BF16_FLAG) ? "bf16" : "fp32") : precision;

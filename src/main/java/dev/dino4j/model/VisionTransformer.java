@@ -260,7 +260,7 @@ public final class VisionTransformer {
     // the [p, p, 3, D] filter is that matmul's weight as it stands. Not Conv2D: TF 2.18's oneDNN
     // bf16 convolution returned wrong and non-deterministic values on an AMD EPYC with
     // AVX512-BF16 (48-81% of outputs off, some runs inf/NaN: training diverged), where its bf16
-    // matmul is right (README, "Known limitations").
+    // matmul is right (docs/design.md, "Precision").
     int patchValues = d.patch() * d.patch() * 3;
     Operand<TFloat32> rows =
         tf.reshape(tf.nn.spaceToDepth(images, (long) d.patch()), tf.constant(new long[] {-1, patchValues})); // [B*N, p*p*3]
@@ -283,7 +283,7 @@ public final class VisionTransformer {
     // Beside the matmuls, the step's time goes to passes over the big activations, so every
     // constant factor and affine map that can move onto a small weight tensor does: the LayerNorm
     // gains and shifts fold into the qkv and fc1 weights, the attention scale into q's columns,
-    // GELU's two 1/sqrt(2) into fc1 and fc2. (Measured in README "Performance levers".)
+    // GELU's two 1/sqrt(2) into fc1 and fc2. (Measured: docs/performance.md, "Performance levers".)
     int fullBlocks = clsOnly ? d.depth() - 1 : d.depth();
     for (int i = 0; i < fullBlocks; i++) {
       Ops bt = tf.withSubScope("block" + i);

@@ -149,7 +149,7 @@ public final class DinoGraph {
 
     // ---- towers: this worker's batch split into equal parts, each a chain of its own ----
     // One tower per core, each op on one thread, keeps both cores busy with big single-threaded
-    // ops instead of splitting every op (small ones included) over the cores (README, "Performance
+    // ops instead of splitting every op (small ones included) over the cores (docs/performance.md, "Performance
     // levers"). The math is the data-parallel one below: equal shards, mean of the per-shard terms.
     int localBatch = cluster.localBatch(cfg.train().batchSize());
     towers = SessionOptions.towers(cfg.train(), localBatch);
