@@ -100,7 +100,14 @@ public final class ConfigReference {
       e("loss.warmup_teacher_temp_epochs", "[0, train.epochs]",
           "length of the teacher-temperature warm-up; 0 = teacher_temp from the start"),
       e("loss.center_momentum", "[0, 1]",
-          "EMA momentum of the center, the teacher's batch mean subtracted before the teacher softmax"),
+          "EMA momentum of the center, the teacher's batch mean subtracted before the teacher softmax (centering: ema)"),
+      e("loss.koleo_weight", ">= 0",
+          "DINOv2's KoLeo regulariser: -mean log(distance to the nearest other sample) of the student's L2-normalised "
+              + "CLS features, per global view, summed over both; spreads features over the sphere (DINOv2: 0.1); 0 = off"),
+      e("loss.centering", oneOf(ConfigValidator.CENTERINGS),
+          "ema = DINO's center (teacher - c, c an EMA of batch means); sinkhorn = DINOv2's Sinkhorn-Knopp: teacher "
+              + "probabilities with equal prototype use over the batch, no center"),
+      e("loss.sinkhorn_iterations", ">= 1", "Sinkhorn-Knopp iterations (centering: sinkhorn); DINOv2 uses 3"),
       // ---- optim ----
       e("optim.lr", ">= 0", "peak AdamW lr at batch 256, scaled linearly by batch/256 (the paper's rule)"),
       e("optim.min_lr", ">= 0", "the cosine lr schedule's floor"),

@@ -33,6 +33,9 @@ public final class ConfigValidator {
    */
   public static final List<String> PRECISIONS = List.of("fp32", "bf16", "auto");
 
+  /** {@code loss.centering}: DINO's EMA center, or DINOv2's Sinkhorn-Knopp normalisation of the teacher. */
+  public static final List<String> CENTERINGS = List.of("ema", "sinkhorn");
+
   /** {@code train.kernels}: dino4j's fused ops where they pay (auto), always, or never. */
   public static final List<String> KERNELS = List.of("auto", "fused", "stock");
 
@@ -151,6 +154,9 @@ public final class ConfigValidator {
     positive("loss.warmup_teacher_temp", l.warmupTeacherTemp());
     epochCount("loss.warmup_teacher_temp_epochs", l.warmupTeacherTempEpochs(), t.epochs());
     within("loss.center_momentum", l.centerMomentum(), 0, 1);
+    atLeast("loss.koleo_weight", l.koleoWeight(), 0);
+    oneOf("loss.centering", l.centering(), CENTERINGS);
+    atLeast("loss.sinkhorn_iterations", l.sinkhornIterations(), 1);
   }
 
   private static void optim(DinoConfig.Optim o, DinoConfig.Train t) {

@@ -121,7 +121,13 @@ public final class Defaults {
         // warmup_teacher_temp_epochs
         0,
         // center_momentum
-        0.9);
+        0.9,
+        // koleo_weight
+        0.0,
+        // centering
+        "ema",
+        // sinkhorn_iterations
+        3);
   }
 
   public static DinoConfig.Optim optim() {

@@ -220,7 +220,17 @@ public record DinoConfig(
       double teacherTemp,
       double warmupTeacherTemp,
       int warmupTeacherTempEpochs,
-      double centerMomentum) {}
+      double centerMomentum,
+      double koleoWeight, // DINOv2's KoLeo regulariser on the student's global CLS features; 0 = off
+      String centering, // "ema" (DINO's center) | "sinkhorn" (DINOv2's Sinkhorn-Knopp teacher)
+      int sinkhornIterations) {
+
+    /** The DINO v1 loss: EMA centering, no KoLeo. */
+    public Loss(double studentTemp, double teacherTemp, double warmupTeacherTemp, int warmupTeacherTempEpochs,
+        double centerMomentum) {
+      this(studentTemp, teacherTemp, warmupTeacherTemp, warmupTeacherTempEpochs, centerMomentum, 0.0, "ema", 3);
+    }
+  }
 
   /** AdamW and its schedules. YAML section {@code optim}. */
   public record Optim(

@@ -38,6 +38,10 @@ final class AllReduce {
 
   static final int SAME_RUN = 5; // start-up check: every worker's config and dataset fingerprint
 
+  static final int SINKHORN_MAX = 6; // Sinkhorn-Knopp: the global max of t / tau (exp's shift)
+
+  static final int SINKHORN_SUMS = 100; // Sinkhorn-Knopp: 100 + i, its i-th sum over the workers
+
   private AllReduce() {}
 
   /**
@@ -57,6 +61,12 @@ final class AllReduce {
    */
   static <T extends TNumber> Operand<T> reduce(
       Ops tf, Cluster c, Operand<T> x, int instanceKey, String finalOp, double timeoutSeconds) {
+    return reduce(tf, c, x, instanceKey, "Add", finalOp, timeoutSeconds);
+  }
+
+  /** As above with another merge op ("Max", "Min", "Mul"). */
+  static <T extends TNumber> Operand<T> reduce(
+      Ops tf, Cluster c, Operand<T> x, int instanceKey, String mergeOp, String finalOp, double timeoutSeconds) {
     Output<T> out =
         tf.scope().opBuilder("CollectiveReduceV2", "all_reduce")
             .addInput(x.asOutput())
@@ -64,7 +74,7 @@ final class AllReduce {
             .addInput(tf.constant(GROUP_KEY).asOutput())
             .addInput(tf.constant(instanceKey).asOutput())
             .addInputList(new Output<?>[0]) // ordering tokens: none needed on CPU
-            .setAttr("merge_op", "Add")
+            .setAttr("merge_op", mergeOp)
             .setAttr("final_op", finalOp)
             .setAttr("timeout_seconds", (float) timeoutSeconds)
             .setDevice(c.device())

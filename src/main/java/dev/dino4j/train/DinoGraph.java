@@ -66,6 +66,7 @@ public final class DinoGraph {
   public final Operand<TFloat32> loss;
   public final Operand<TFloat32> teacherEntropy; // mean per-sample entropy of the teacher's distribution
   public final Operand<TFloat32> klDivergence; // mean KL(teacher || student) over the loss pairs
+  public final Operand<TFloat32> koleo; // the KoLeo term before its weight (0 when loss.koleo_weight is 0)
   public final List<Operand<TFloat32>> gradients; // d loss / d student trainable params, unclipped (mean over workers)
   public final Operand<TFloat32> stopAll; // > 0 when any worker asked to stop at this step
   public final Op trainStep;
@@ -163,6 +164,7 @@ public final class DinoGraph {
     List<Operand<TFloat32>> towerCenters = new ArrayList<>();
     List<Operand<TFloat32>> towerStudentLogits = new ArrayList<>();
     List<Operand<TFloat32>> towerTeacherLogits = new ArrayList<>();
+    List<Operand<TFloat32>> towerFeatures = new ArrayList<>(); // student CLS features [V*b, D], for KoLeo
     for (int t = 0; t < towers; t++) {
       Ops tw = towers == 1 ? tf : tf.withSubScope("tower_" + t);
       Operand<TFloat32> towerGlobals = towers == 1 ? globals : towerRows(tw, globals, 2, towers, t);
@@ -190,15 +192,9 @@ public final class DinoGraph {
           VisionTransformer.clsFeature(te, teacher, dims, towerGlobals, aug.globalSize(), null, kernels); // [2b, D]
       Operand<TFloat32> t2 =
           te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2b, K]
-
-      // ---- loss with the OLD center ----
-      DinoLoss.Terms terms =
-          DinoLoss.build(towers == 1 ? lo : lo.withSubScope("tower_" + t), s, t2, centerRead, teacherTemp,
-              (float) cfg.loss().studentTemp(), views, k);
-      towerLosses.add(terms.loss());
-      towerEntropies.add(terms.teacherEntropy());
       towerStudentLogits.add(s);
       towerTeacherLogits.add(t2);
+      towerFeatures.add(features);
       // batch statistic for the center, from this step's teacher logits (before any update)
       towerCenters.add(
           dino.math.div(
@@ -207,7 +203,68 @@ public final class DinoGraph {
                   dino.slice(dino.shape(t2), dino.constant(new int[] {0}), dino.constant(new int[] {1})),
                   TFloat32.class))); // [1, K]
     }
+
+    // ---- the teacher's probabilities: the OLD center (DINO), or Sinkhorn-Knopp over the whole batch (DINOv2) ----
+    DinoConfig.Loss lossCfg = cfg.loss();
+    boolean sinkhorn = lossCfg.centering().equals("sinkhorn");
+    List<Operand<TFloat32>> towerQ = new ArrayList<>();
+    if (sinkhorn) {
+      // every row of this worker's batch (all towers, tower-major: the normalisation does not care about
+      // row order), then each tower takes its own rows back
+      Ops sk = lo.withSubScope("sinkhorn");
+      Operand<TFloat32> all = towers == 1 ? towerTeacherLogits.get(0)
+          : sk.concat(towerTeacherLogits, sk.constant(0)); // [2B, K]
+      Operand<TFloat32> shift = DinoLoss.maxScaled(sk, all, teacherTemp);
+      List<java.util.function.UnaryOperator<Operand<TFloat32>>> sums = new ArrayList<>();
+      for (int i = 0; i <= lossCfg.sinkhornIterations(); i++) {
+        int key = AllReduce.SINKHORN_SUMS + i;
+        sums.add(cluster.distributed()
+            ? x -> AllReduce.reduce(sk, cluster, x, key, "Id", cluster.collectiveTimeoutSeconds())
+            : x -> x);
+      }
+      if (cluster.distributed()) {
+        shift = AllReduce.reduce(sk, cluster, shift, AllReduce.SINKHORN_MAX, "Max", "Id", cluster.collectiveTimeoutSeconds());
+      }
+      Operand<TFloat32> q = DinoLoss.sinkhornTeacher(sk, all, teacherTemp, lossCfg.sinkhornIterations(),
+          cluster.size(), shift, sums); // [2B, K]
+      int rows = 2 * localBatch / towers;
+      for (int t = 0; t < towers; t++) {
+        towerQ.add(towers == 1 ? q
+            : sk.slice(q, sk.constant(new int[] {t * rows, 0}), sk.constant(new int[] {rows, -1}))); // [2b, K]
+      }
+    } else {
+      for (int t = 0; t < towers; t++) {
+        Ops tl = towers == 1 ? lo : lo.withSubScope("tower_" + t);
+        towerQ.add(DinoLoss.centredTeacher(tl, towerTeacherLogits.get(t), centerRead, teacherTemp)); // [2b, K]
+      }
+    }
+    for (int t = 0; t < towers; t++) {
+      DinoLoss.Terms terms =
+          DinoLoss.build(towers == 1 ? lo : lo.withSubScope("tower_" + t), towerStudentLogits.get(t), towerQ.get(t),
+              (float) lossCfg.studentTemp(), views, k);
+      towerLosses.add(terms.loss());
+      towerEntropies.add(terms.teacherEntropy());
+    }
     Operand<TFloat32> localLoss = towerMean(lo, towerLosses, "tower_mean");
+    // ---- KoLeo (DINOv2): per global view over this worker's whole batch (every tower), summed over both views ----
+    Operand<TFloat32> localKoleo = lo.constant(0f);
+    Operand<TFloat32> objective = localLoss;
+    if (lossCfg.koleoWeight() > 0) {
+      Ops kl = lo.withSubScope("koleo");
+      int b = localBatch / towers;
+      List<Operand<TFloat32>> perView = new ArrayList<>();
+      for (int v = 0; v < 2; v++) {
+        List<Operand<TFloat32>> rowsOfView = new ArrayList<>();
+        for (Operand<TFloat32> f : towerFeatures) {
+          rowsOfView.add(kl.slice(f, kl.constant(new int[] {v * b, 0}), kl.constant(new int[] {b, -1}))); // [b, D]
+        }
+        Operand<TFloat32> x = rowsOfView.size() == 1 ? rowsOfView.get(0) : kl.concat(rowsOfView, kl.constant(0)); // [B, D]
+        perView.add(DinoLoss.koleo(kl, x));
+      }
+      localKoleo = kl.withName("value").math.add(perView.get(0), perView.get(1));
+      objective = kl.withName("objective").math.add(localLoss,
+          kl.math.mul(localKoleo, kl.constant((float) lossCfg.koleoWeight())));
+    }
     Operand<TFloat32> localEntropy = towerMean(lo, towerEntropies, "tower_mean_entropy");
     Operand<TFloat32> localCenter = towerMean(dino, towerCenters, "tower_mean_center");
     studentLogits = towerConcat(tf, "student_forward", towerStudentLogits, views, k);
@@ -221,7 +278,7 @@ public final class DinoGraph {
     for (Params.Param p : trainable) {
       xs.add(p.value());
     }
-    var grads = tf.gradients(localLoss, xs);
+    var grads = tf.gradients(objective, xs);
     List<Operand<TFloat32>> localGradients = new ArrayList<>();
     for (int i = 0; i < trainable.size(); i++) {
       localGradients.add(grads.<TFloat32>dy(i));
@@ -235,8 +292,8 @@ public final class DinoGraph {
       for (Params.Param p : trainable) {
         shapes.add(Shape.of(p.spec().shape()));
       }
-      local.addAll(List.of(localCenter, localLoss, localEntropy, stopRequest));
-      shapes.addAll(List.of(Shape.of(1, k), Shape.scalar(), Shape.scalar(), Shape.scalar()));
+      local.addAll(List.of(localCenter, localLoss, localEntropy, stopRequest, localKoleo));
+      shapes.addAll(List.of(Shape.of(1, k), Shape.scalar(), Shape.scalar(), Shape.scalar(), Shape.scalar()));
       List<Operand<TFloat32>> mean =
           AllReduce.mean(tf.withSubScope("all_reduce"), cluster, local, shapes, AllReduce.STEP,
               cluster.collectiveTimeoutSeconds());
@@ -246,12 +303,14 @@ public final class DinoGraph {
       loss = lo.withName("global_value").identity(mean.get(n + 1));
       teacherEntropy = lo.withName("global_teacher_entropy").identity(mean.get(n + 2));
       stopAll = mean.get(n + 3);
+      koleo = lo.withName("global_koleo").identity(mean.get(n + 4));
     } else {
       gradients = localGradients;
       batchCenter = localCenter;
       loss = localLoss;
       teacherEntropy = localEntropy;
       stopAll = tf.withSubScope("dino").withName("stop_all").identity(stopRequest);
+      koleo = localKoleo;
     }
     klDivergence = lo.withName("kl").math.sub(loss, teacherEntropy);
 
@@ -262,6 +321,7 @@ public final class DinoGraph {
     gateDeps.add(batchCenter);
     gateDeps.add(teacherEntropy);
     gateDeps.add(stopAll);
+    gateDeps.add(koleo);
     Op gate = tf.withControlDependencies(gateDeps).withName("gate").noOp();
     Ops gated = tf.withControlDependencies(List.of(gate));
     // 2. AdamW on the student
@@ -273,8 +333,10 @@ public final class DinoGraph {
         fusedKernels);
     // 4. center <- m c + (1 - m) batch mean; its old value was read by the loss (gate)
     float cm = (float) cfg.loss().centerMomentum();
-    Op centerUpdate =
-        gated.withSubScope("dino").withName("center_update").assign(center,
+    // (Sinkhorn-Knopp has no center: the variable stays as it is, so checkpoints keep one layout)
+    Op centerUpdate = sinkhorn
+        ? gated.withSubScope("dino").withName("center_update").noOp()
+        : gated.withSubScope("dino").withName("center_update").assign(center,
             dino.math.add(dino.math.mul(centerRead, dino.constant(cm)),
                 dino.math.mul(batchCenter, dino.constant(1f - cm))));
     // 5. the step counter, last
@@ -375,7 +437,7 @@ public final class DinoGraph {
    * What one step reports (on a cluster: means over all workers, identical on each). {@code stop}:
    * some worker asked to stop after this step, so all stop at the same step.
    */
-  public record StepOutputs(float loss, float teacherEntropy, float kl, boolean stop) {}
+  public record StepOutputs(float loss, float teacherEntropy, float kl, boolean stop, float koleo) {}
 
   /**
    * Runs one training step on a batch: globals [2B, G, G, 3] and locals [nB, L, L, 3] as flat
@@ -398,7 +460,7 @@ public final class DinoGraph {
       Session.Runner r =
           session.runner().feed(globals, tg).feed(lr, lrT).feed(weightDecay, wdT).feed(momentum, mT)
               .feed(teacherTemp, ttT).feed(freezeLastLayer, frT).feed(seed, seedT).feed(stopRequest, stopT)
-              .addTarget(trainStep).fetch(loss).fetch(teacherEntropy).fetch(klDivergence).fetch(stopAll);
+              .addTarget(trainStep).fetch(loss).fetch(teacherEntropy).fetch(klDivergence).fetch(stopAll).fetch(koleo);
       if (tl != null) {
         r.feed(locals, tl);
       }
@@ -410,7 +472,8 @@ public final class DinoGraph {
             ((TFloat32) res.get(0)).getFloat(),
             ((TFloat32) res.get(1)).getFloat(),
             ((TFloat32) res.get(2)).getFloat(),
-            ((TFloat32) res.get(3)).getFloat() > 0);
+            ((TFloat32) res.get(3)).getFloat() > 0,
+            ((TFloat32) res.get(4)).getFloat());
       }
     }
   }

@@ -279,7 +279,7 @@ public final class Trainer {
             throw lost(String.format(Locale.ROOT, "global step %d (epoch %d, step %d of %d)", gs, epoch, s, steps), e,
                 cluster.collectiveTimeoutSeconds(), "collective_timeout_s");
           }
-          if (!Float.isFinite(out.loss())) {
+          if (!Float.isFinite(out.loss()) || !Float.isFinite(out.koleo())) {
             throw new DivergedException(String.format(Locale.ROOT,
                 "loss is %s at global step %d (epoch %d, step %d of %d); lr %.4g, weight decay %.4g, teacher temperature %.4g, "
                     + "teacher momentum %.6f. Training stopped; the last good checkpoint (%s) is untouched. "
@@ -296,6 +296,9 @@ public final class Trainer {
             m.put("loss", out.loss());
             m.put("teacher_entropy", out.teacherEntropy());
             m.put("kl", out.kl());
+            if (cfg.loss().koleoWeight() > 0) {
+              m.put("koleo", out.koleo());
+            }
             m.put("lr", in.lr());
             m.put("weight_decay", in.weightDecay());
             m.put("teacher_momentum", in.momentum());
