@@ -472,6 +472,13 @@ def compare(args):
           % (min(clipped), max(clipped), sum(1 for c in clipped if c > 0), len(clipped)))
     print("  tolerance: dino4j-torch32 <= max(%g x torch32-torch64, %g) for the loss and each final group; "
           "key biases (true gradient 0, Adam-scaled noise) <= %g" % (f, floor, args.key_bias_bound))
+    official = os.path.join(d, "torch-float64-official")
+    if os.path.isdir(official):  # optional: what the deliberate resampling difference alone moves
+        to = json.load(open(os.path.join(official, "steps.json")))
+        sd = tensor_diff(split_key_bias(ld("torch-float64-official", "final-student.safetensors")),
+                         split_key_bias(ld("torch-float64", "final-student.safetensors")))
+        print("  the official +0.1 pos-embed resampling instead (torch64 vs torch64): loss %.3e, final student max abs %.3e"
+              % (float(np.abs(np.array(to["losses"]) - loss64).max()), sd["max_abs"]))
     print("  checks: " + ", ".join("%s %s" % (k, "ok" if v else "FAIL") for k, v in checks.items()))
     print("  verdict: %s" % ("PASS" if verdict else "FAIL"))
     result = {"steps": steps, "kernels": cfg["train"]["kernels"], "loss": loss, "groups": groups, "moved": moved,
