@@ -12,6 +12,8 @@ BENCH_CONFIG ?= configs/bench-a.yaml
 BENCH_STEPS ?= 20
 BENCH_ROUNDS ?= 1
 ACCURACY_RUN ?= runs/accuracy
+PARITY_OUT ?= runs/parity
+PARITY_ARGS ?=
 MVN ?= mvn -B -q
 MVN_TEST ?= mvn -B -ntp -Dstyle.color=never
 JAVA_OPTS ?= -Xmx8g
@@ -22,7 +24,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
 N ?= 2
-.PHONY: build kernels test test-slow test-all demo report config-reference train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark accuracy clean
+.PHONY: build kernels test test-slow test-all demo report config-reference train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark accuracy parity clean
 
 ## build: compile, collect the runtime classpath in target/lib, build the fused kernels
 build: target/.built kernels
@@ -117,6 +119,22 @@ accuracy: build
 eval-benchmark: build
 	@scripts/fetch-fashion-mnist.sh
 	bin/dino4j eval-benchmark $(RUN) $(ARGS)
+
+## parity: training parity with the official DINO step: a 64-step dino4j run (configs/parity.yaml) replayed by a PyTorch
+##   step built the official way, in float32 and float64; prints the loss and final student/teacher/center differences,
+##   PyTorch's own float32-vs-float64 drift and the verdict (~2.5 minutes; PARITY_ARGS="--set train.kernels=stock")
+parity: build
+	@if [ -d "$(PARITY_OUT)" ] && [ -n "$$(ls -A "$(PARITY_OUT)")" ] && [ ! -f "$(PARITY_OUT)/.parity-dump" ]; then \
+		echo "$(PARITY_OUT) exists and is not a parity dump; set PARITY_OUT=..." >&2; exit 2; fi
+	@rm -rf "$(PARITY_OUT)"
+	@mkdir -p "$$(dirname "$(PARITY_OUT)")"
+	@echo "dino4j: 64 training steps, log in $(PARITY_OUT).log"
+	@bin/dino4j parity-dump --config configs/parity.yaml --out "$(PARITY_OUT)" $(PARITY_ARGS) > "$(PARITY_OUT).log" 2>&1 \
+		|| { tail -30 "$(PARITY_OUT).log"; exit 1; }
+	@PY="$$(scripts/python-venv.sh)" && \
+		"$$PY" src/python/parity_torch.py train --dump "$(PARITY_OUT)" --dtype float32 && \
+		"$$PY" src/python/parity_torch.py train --dump "$(PARITY_OUT)" --dtype float64 && \
+		"$$PY" src/python/parity_torch.py compare --dump "$(PARITY_OUT)"
 
 ## import: WEIGHTS (safetensors, official/timm or Hugging Face names) -> a new run OUT for CONFIG
 import: build

@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
     subcommands = {
       TrainCommand.class, BenchCommand.class, ExportCommand.class, ImportCommand.class, WeightsExportCommand.class,
       KnnCommand.class, LinearCommand.class, AttentionCommand.class, EvalBenchmarkCommand.class, PreviewCommand.class,
-      BenchDataCommand.class, ConfigCommand.class, ReportCommand.class
+      BenchDataCommand.class, ConfigCommand.class, ReportCommand.class, ParityDumpCommand.class
     })
 public final class Main implements Runnable {
 

@@ -409,17 +409,33 @@ public final class DinoGraph {
    * copies them into the teacher and zeroes the optimizer state, center and step counter.
    */
   public void initialize(Session session, long seed) {
-    Random rng = new Random(seed);
     List<Params.Param> params = student.all();
+    List<ParamSpec> specs = new ArrayList<>();
+    params.forEach(p -> specs.add(p.spec()));
+    List<float[]> drawn = initialValues(specs, seed);
     for (int i = 0; i < params.size(); i++) {
       ParamSpec spec = params.get(i).spec();
-      float[] values = new float[spec.size()];
-      spec.init().fill(values, rng);
-      try (TFloat32 t = TFloat32.tensorOf(Shape.of(spec.shape()), DataBuffers.of(values, true, false))) {
+      try (TFloat32 t = TFloat32.tensorOf(Shape.of(spec.shape()), DataBuffers.of(drawn.get(i), true, false))) {
         session.runner().feed(initValues.get(i), t).addTarget(initStudent.get(i)).run().close();
       }
     }
     session.runner().addTarget(initRest).run().close();
+  }
+
+  /**
+   * The initial weights a fresh run with {@code seed} starts from, one array per spec in order (one
+   * generator drawn through the specs in graph order): {@link #initialize} feeds them, and the
+   * parity harness writes the same values for PyTorch.
+   */
+  public static List<float[]> initialValues(List<ParamSpec> specs, long seed) {
+    Random rng = new Random(seed);
+    List<float[]> out = new ArrayList<>();
+    for (ParamSpec spec : specs) {
+      float[] values = new float[spec.size()];
+      spec.init().fill(values, rng);
+      out.add(values);
+    }
+    return out;
   }
 
   /** The scalars fed to one step. {@code seed} makes the step's stochastic depth reproducible. */

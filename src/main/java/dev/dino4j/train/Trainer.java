@@ -83,6 +83,18 @@ public final class Trainer {
   private final Path runDir;
   private final Cluster cluster;
   private volatile boolean stopRequested;
+  private StepListener stepListener;
+
+  /**
+   * Sees every step as it was trained: the batch fed, the scalars fed and what the step returned.
+   * Called on the training thread right after the step, before the next batch is taken (the batch's
+   * arrays are reused afterwards) and before a non-finite loss stops the run. The parity harness
+   * (dino4j parity-dump) records the steps through it.
+   */
+  public interface StepListener {
+    void stepDone(long globalStep, int epoch, MultiCropBatch batch, DinoGraph.StepInputs in, DinoGraph.StepOutputs out)
+        throws IOException;
+  }
 
   public Trainer(DinoConfig cfg, ImageDataset dataset) {
     this(cfg, dataset, Cluster.single());
@@ -94,6 +106,12 @@ public final class Trainer {
     this.dataset = dataset;
     this.runDir = Path.of(cfg.train().outputDir());
     this.cluster = cluster;
+  }
+
+  /** Sets the listener that sees every step (one; null for none). */
+  public Trainer onStep(StepListener listener) {
+    this.stepListener = listener;
+    return this;
   }
 
   /** Asks the loop to checkpoint and return after the current step (Ctrl-C does this). */
@@ -278,6 +296,9 @@ public final class Trainer {
             }
             throw lost(String.format(Locale.ROOT, "global step %d (epoch %d, step %d of %d)", gs, epoch, s, steps), e,
                 cluster.collectiveTimeoutSeconds(), "collective_timeout_s");
+          }
+          if (stepListener != null) {
+            stepListener.stepDone(gs, epoch, b, in, out);
           }
           if (!Float.isFinite(out.loss()) || !Float.isFinite(out.koleo())) {
             throw new DivergedException(String.format(Locale.ROOT,

@@ -61,7 +61,13 @@ class DocumentedCommandsTest {
   void everyDocumentedOptionExistsAndEveryCommandRunsWithHelp() throws IOException {
     CommandLine cli = new CommandLine(new Main());
     Map<String, List<String>> usage = documentedUsage();
-    assertEquals(cli.getSubcommands().keySet(), usage.keySet(), "docs/cli.md documents exactly the CLI's commands");
+    Set<String> visible = new LinkedHashSet<>();
+    cli.getSubcommands().forEach((name, sub) -> {
+      if (!sub.getCommandSpec().usageMessage().hidden()) {
+        visible.add(name); // hidden ones (parity-dump) are tools of make targets, not user commands
+      }
+    });
+    assertEquals(visible, usage.keySet(), "docs/cli.md documents exactly the CLI's visible commands");
     List<String> problems = new ArrayList<>();
     int checked = 0;
     for (Map.Entry<String, List<String>> e : usage.entrySet()) {
