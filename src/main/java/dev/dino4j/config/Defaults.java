@@ -165,6 +165,12 @@ public final class Defaults {
         10,
         // save_every: 0 = keep only the latest checkpoint
         0,
+        // checkpoint_every_steps: off; epoch ends (and Ctrl-C) checkpoint. Turn on where an epoch is
+        // long enough that a crash or kill would lose more than one wants to redo
+        0,
+        // checkpoint_every_minutes: off; a time cadence bounds the work a SIGKILL, OOM kill or power
+        // loss can cost whatever the step time (a mid-epoch write costs one checkpoint's size in I/O)
+        0.0,
         // precision: fp32 runs everywhere; bf16 (bfloat16 compute, float32 master weights) needs
         // AVX512-BF16 or AMX; measured 1.4-1.6x faster steps here, its loss within 2% of fp32
         "fp32",
