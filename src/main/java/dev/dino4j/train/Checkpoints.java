@@ -212,7 +212,9 @@ public final class Checkpoints {
   }
 
   private static String mib(long bytes) {
-    return String.format(Locale.ROOT, "%.1f MiB", bytes / (1024.0 * 1024.0));
+    return bytes < 1024 * 1024
+        ? String.format(Locale.ROOT, "%d KiB", (bytes + 1023) / 1024)
+        : String.format(Locale.ROOT, "%.1f MiB", bytes / (1024.0 * 1024.0));
   }
 
   /**
