@@ -1,6 +1,7 @@
 package dev.dino4j.cli;
 
 import dev.dino4j.config.ConfigException;
+import dev.dino4j.train.Checkpoints;
 import dev.dino4j.train.Trainer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -20,6 +21,11 @@ final class Errors implements CommandLine.IExecutionExceptionHandler {
     if (e instanceof ConfigException) {
       code = 2;
       kind = "config error";
+    } else if (e instanceof Checkpoints.WriteException) {
+      // 2, not 1: nothing is wrong with dino4j, and the same command fails again until space is
+      // freed; then it resumes from the intact previous checkpoint
+      code = 2;
+      kind = "checkpoint not written";
     } else if (e instanceof IOException || e instanceof UncheckedIOException || e instanceof IllegalArgumentException) {
       code = 2;
       kind = "input error";

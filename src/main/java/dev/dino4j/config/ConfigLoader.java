@@ -184,7 +184,8 @@ public final class ConfigLoader {
     }
     return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
         new DinoConfig.Train(t.epochs(), t.batchSize(), t.seed(), t.stepsPerEpoch(), t.outputDir(), t.logEvery(),
-            t.saveEvery(), precision, t.threads(), t.towers(), t.kernels()),
+            t.saveEvery(), t.checkpointEverySteps(), t.checkpointEveryMinutes(), precision, t.threads(), t.towers(),
+            t.kernels()),
         c.eval());
   }
 

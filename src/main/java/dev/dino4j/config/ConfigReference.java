@@ -133,6 +133,12 @@ public final class ConfigReference {
           "the run directory: checkpoints, logs, metrics, TensorBoard events, report.png; an existing one resumes"),
       e("train.log_every", ">= 1", "steps between log lines, metrics.jsonl lines and TensorBoard points"),
       e("train.save_every", ">= 0", "also keep every N-th epoch's checkpoint; 0 = keep only the latest"),
+      e("train.checkpoint_every_steps", ">= 0",
+          "also checkpoint every N global steps inside an epoch (same atomic write, exact resume), so a crash or kill "
+              + "costs at most N steps of a long epoch; 0 = off"),
+      e("train.checkpoint_every_minutes", ">= 0",
+          "also checkpoint when M minutes have passed since the last one, so a SIGKILL, OOM kill or power loss costs at "
+              + "most M minutes whatever the step time; 0 = off"),
       e("train.precision", oneOf(ConfigValidator.PRECISIONS),
           "fp32 runs everywhere; bf16 (bfloat16 compute, float32 master weights) needs AVX512-BF16 or AMX; "
               + "auto = bf16 only with AMX, where it is 1.5x faster (slower than fp32 without)"),

@@ -187,6 +187,10 @@ public final class ConfigValidator {
     }
     atLeast("train.log_every", t.logEvery(), 1);
     atLeast("train.save_every", t.saveEvery(), 0);
+    atLeast("train.checkpoint_every_steps", t.checkpointEverySteps(), 0);
+    if (!(t.checkpointEveryMinutes() >= 0) || !Double.isFinite(t.checkpointEveryMinutes())) {
+      throw fail("train.checkpoint_every_minutes", t.checkpointEveryMinutes(), "must be a finite number >= 0 (0 = off)");
+    }
     oneOf("train.precision", t.precision(), PRECISIONS);
     atLeast("train.threads", t.threads(), 0);
     atLeast("train.towers", t.towers(), 0);

@@ -172,6 +172,10 @@ public final class Defaults {
         10,
         // save_every
         0,
+        // checkpoint_every_steps
+        0,
+        // checkpoint_every_minutes
+        0.0,
         // precision
         "fp32",
         // threads

@@ -255,10 +255,20 @@ public record DinoConfig(
       String outputDir, // run directory: checkpoints, logs, metrics, TensorBoard events
       int logEvery, // steps between log lines / TensorBoard points
       int saveEvery, // keep every N-th epoch's checkpoint besides the last; 0 = last only
+      int checkpointEverySteps, // also checkpoint every N global steps inside an epoch; 0 = off
+      double checkpointEveryMinutes, // also checkpoint when this many minutes passed since the last one; 0 = off
       String precision, // "fp32" | "bf16" (bfloat16 compute, float32 variables; CPUs with bf16 only) | "auto" (resolved at load)
       int threads, // TF threads in all; 0 = all cores
       int towers, // equal parts of the batch built as separate chains, one thread each; 0 = auto
-      String kernels) {} // "auto" | "fused" (dino4j's LayerNorm and bias+GELU ops) | "stock" (TF's ops only)
+      String kernels) { // "auto" | "fused" (dino4j's LayerNorm and bias+GELU ops) | "stock" (TF's ops only)
+
+    /** Checkpoints at epoch ends only (no step or time cadence), as before those keys existed. */
+    public Train(int epochs, int batchSize, long seed, int stepsPerEpoch, String outputDir, int logEvery, int saveEvery,
+        String precision, int threads, int towers, String kernels) {
+      this(epochs, batchSize, seed, stepsPerEpoch, outputDir, logEvery, saveEvery, 0, 0, precision, threads, towers,
+          kernels);
+    }
+  }
 
   /** k-NN evaluation during training. YAML section {@code eval}. */
   public record Eval(

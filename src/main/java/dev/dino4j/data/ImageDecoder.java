@@ -404,8 +404,10 @@ public final class ImageDecoder {
     if (format == Format.PNG) {
       checkPngChunks(b, name);
     }
+    // a 16-bit TIFF with the horizontal predictor, which the JDK reader refuses: see TiffPredictor
+    byte[] unpredicted = format == Format.TIFF ? TiffPredictor.withoutPredictor(b, name) : null;
     ImageReader reader = newReader(format);
-    try (ImageInputStream in = stream(b)) {
+    try (ImageInputStream in = stream(unpredicted != null ? unpredicted : b)) {
       // Not seek-forward-only: a TIFF may store its pixels before the directory naming them.
       reader.setInput(in, false, true);
       int w = reader.getWidth(0);
@@ -415,6 +417,9 @@ public final class ImageDecoder {
         checkBmpLength(b, name);
       }
       BufferedImage img = reader.read(0);
+      if (unpredicted != null) {
+        TiffPredictor.undo(img.getRaster());
+      }
       return new Image(img.getHeight(), img.getWidth(), Rasters.toRgb(img));
     } catch (BadImageException e) {
       throw e;

@@ -2,6 +2,7 @@ package dev.dino4j.export;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dino4j.model.Weights;
@@ -10,6 +11,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -75,7 +78,9 @@ public final class SafetensorsReader implements AutoCloseable {
   private static final int WINDOW_BYTES = 1 << 28;
 
   private static final ObjectMapper JSON =
-      new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+      new ObjectMapper()
+          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS); // one object, then only padding spaces
 
   private final Path file;
   private final FileChannel channel;
@@ -115,7 +120,7 @@ public final class SafetensorsReader implements AutoCloseable {
       ByteBuffer header = ByteBuffer.allocate((int) headerLen);
       readFully(ch, header, 8);
       long dataLen = size - 8 - headerLen;
-      Parsed p = parseHeader(file, new String(header.array(), StandardCharsets.UTF_8), dataLen);
+      Parsed p = parseHeader(file, utf8(file, header), dataLen);
       return new SafetensorsReader(file, ch, 8 + headerLen, p.entries(), p.metadata());
     } catch (IOException | RuntimeException e) {
       ch.close();
@@ -125,11 +130,24 @@ public final class SafetensorsReader implements AutoCloseable {
 
   private record Parsed(Map<String, Entry> entries, Map<String, String> metadata) {}
 
+  /** The header as text; invalid UTF-8 is refused (as the reference reader does), not replaced. */
+  private static String utf8(Path file, ByteBuffer header) {
+    try {
+      return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(header.flip()).toString();
+    } catch (CharacterCodingException e) {
+      throw bad(file, "header is not valid UTF-8 (" + e.getMessage() + "); expected UTF-8 JSON");
+    }
+  }
+
   private static Parsed parseHeader(Path file, String text, long dataLen) {
     JsonNode root;
     try {
       root = JSON.readTree(text);
     } catch (JsonProcessingException e) {
+      if (e.getOriginalMessage() != null && e.getOriginalMessage().startsWith("Duplicate field")) {
+        throw bad(file, "header names a tensor twice: " + e.getOriginalMessage() + "; every name must be unique");
+      }
       throw bad(file, "header is not valid JSON: " + e.getOriginalMessage());
     }
     if (root == null || !root.isObject()) {
@@ -208,6 +226,7 @@ public final class SafetensorsReader implements AutoCloseable {
     }
     long[] shape = new long[sh.size()];
     long elements = 1;
+    boolean overflow = false;
     for (int i = 0; i < shape.length; i++) {
       JsonNode d = sh.get(i);
       if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) {
@@ -216,6 +235,14 @@ public final class SafetensorsReader implements AutoCloseable {
       }
       shape[i] = d.asLong();
       elements = multiplyOrMax(elements, shape[i]);
+      overflow |= elements == Long.MAX_VALUE;
+    }
+    long expected = multiplyOrMax(elements, dtype.bytes);
+    if (overflow || expected == Long.MAX_VALUE) {
+      problems.add(where + "shape " + Arrays.toString(shape) + " x " + dtype + " (" + dtype.bytes
+          + " bytes) overflows 64 bits (more than 2^63 bytes); expected a shape whose bytes fit the data section of "
+          + dataLen + " bytes");
+      return null;
     }
     if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber()
         || !off.get(1).isIntegralNumber() || !off.get(0).canConvertToLong() || !off.get(1).canConvertToLong()) {
@@ -229,7 +256,6 @@ public final class SafetensorsReader implements AutoCloseable {
           + dataLen + " bytes (truncated file?)");
       return null;
     }
-    long expected = multiplyOrMax(elements, dtype.bytes);
     if (end - begin != expected) {
       problems.add(where + "shape " + Arrays.toString(shape) + " x " + dtype + " (" + dtype.bytes
           + " bytes) needs " + expected + " bytes, data_offsets [" + begin + ", " + end + "] hold " + (end - begin));

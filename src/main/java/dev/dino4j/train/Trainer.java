@@ -142,7 +142,10 @@ public final class Trainer {
     }
     // threads and precision; fails here, before data and graph, if bf16 is asked of a CPU without it
     ConfigProto sessionOptions = SessionOptions.of(t, localBatch);
-    Checkpoints checkpoints = new Checkpoints(runDir);
+    Checkpoints checkpoints = new Checkpoints(runDir, t.checkpointEverySteps(), t.checkpointEveryMinutes());
+    if (chief) {
+      checkpoints.removeUnfinished(); // a write killed last time left a hidden temp folder
+    }
     // only the chief reads and writes checkpoints; the others get its variables at start-up
     Optional<Path> resumeFrom = chief ? checkpoints.latest() : Optional.empty();
     resumeFrom.ifPresent(this::checkCompatible);
@@ -347,6 +350,11 @@ public final class Trainer {
             }
             return new Outcome(gs + 1, epoch, lastLoss, true);
           }
+          // train.checkpoint_every_steps / _minutes; the last step of an epoch saves below anyway
+          if (chief && s + 1 < steps && checkpoints.due(gs + 1)) {
+            Path p = checkpoints.save(session, new Checkpoints.State(epoch, s + 1, gs + 1, false), configYaml, t.saveEvery());
+            LOG.info("checkpoint {} written at epoch {} step {}/{}", p.getFileName(), epoch + 1, s + 1, steps);
+          }
         }
       }
       double secs = (System.nanoTime() - epochStart) / 1e9; // training time only, before any evaluation
@@ -482,7 +490,8 @@ public final class Trainer {
     for (String k : List.of("path", "workers", "prefetch")) {
       recipe.get("data").remove(k);
     }
-    for (String k : List.of("output_dir", "threads", "log_every", "save_every")) {
+    for (String k : List.of("output_dir", "threads", "log_every", "save_every", "checkpoint_every_steps",
+        "checkpoint_every_minutes")) { // only the chief writes checkpoints
       recipe.get("train").remove(k);
     }
     long[] slots = new long[cluster.size()];

@@ -79,6 +79,8 @@ class ConfigValidatorTest {
           train.precision=bf61                 | train.precision = "bf61"                | did you mean "bf16"?
           train.log_every=0                    | train.log_every = 0                     | must be >= 1
           train.save_every=-1                  | train.save_every = -1                   | must be >= 0
+          train.checkpoint_every_steps=-1      | train.checkpoint_every_steps = -1       | must be >= 0
+          train.checkpoint_every_minutes=-0.5  | train.checkpoint_every_minutes = -0.5   | must be a finite number >= 0 (0 = off)
           train.threads=-1                     | train.threads = -1                      | must be >= 0
           train.towers=-1                      | train.towers = -1                       | must be >= 0
           train.towers=5                       | train.towers = 5                        | must divide train.batch_size (64)
