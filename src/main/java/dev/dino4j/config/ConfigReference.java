@@ -107,7 +107,7 @@ public final class ConfigReference {
       e("loss.centering", oneOf(ConfigValidator.CENTERINGS),
           "ema = DINO's center (teacher - c, c an EMA of batch means); sinkhorn = DINOv2's Sinkhorn-Knopp: teacher "
               + "probabilities with equal prototype use over the batch, no center"),
-      e("loss.sinkhorn_iterations", ">= 1", "Sinkhorn-Knopp iterations (centering: sinkhorn); DINOv2 uses 3"),
+      e("loss.sinkhorn_iterations", ">= 1", "Sinkhorn-Knopp iterations (centering: sinkhorn); DINOv2 uses 3. KoLeo and sinkhorn are new: not yet checked against a reference recomputation"),
       // ---- optim ----
       e("optim.lr", ">= 0", "peak AdamW lr at batch 256, scaled linearly by batch/256 (the paper's rule)"),
       e("optim.min_lr", ">= 0", "the cosine lr schedule's floor"),
