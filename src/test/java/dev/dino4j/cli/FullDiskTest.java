@@ -37,7 +37,8 @@ class FullDiskTest {
       args.add("--set");
       args.add(s);
     }
-    args.addAll(List.of("--set", "train.checkpoint_every_steps=0")); // epoch ends only: steps 15 and 30
+    // two epochs, epoch ends only: checkpoints at steps 15 and 30
+    args.addAll(List.of("--set", "train.checkpoint_every_steps=0", "--set", "train.epochs=2"));
     StringWriter err = new StringWriter();
     CommandLine cmd = new CommandLine(new Main());
     cmd.setExecutionExceptionHandler(new Errors());

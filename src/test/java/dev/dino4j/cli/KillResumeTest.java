@@ -28,7 +28,7 @@ class KillResumeTest {
 
   private static final Path FASHION_MNIST = Path.of("/usr/share/datasets/fashion-mnist");
   static final int STEPS_PER_EPOCH = 15;
-  static final int EPOCHS = 2;
+  static final int EPOCHS = 3;
   static final int EVERY = 4; // train.checkpoint_every_steps
 
   /** A tiny model on Fashion-MNIST: about 7 s a run on 2 cores, 1 s of it training. */
@@ -65,21 +65,29 @@ class KillResumeTest {
     assumeTrue(Files.isDirectory(FASHION_MNIST), "Fashion-MNIST not installed (make data)");
     long total = (long) EPOCHS * STEPS_PER_EPOCH;
     Path straight = tmp.resolve("straight");
+    long launched = System.nanoTime();
     Process ref = start(command(straight), tmp.resolve("straight.out"));
+    awaitStep(ref, tmp.resolve("straight.out"), straight.resolve("metrics.jsonl"), 0, 0);
+    // start-up (JVM, data, graph build) as measured on this machine: time-based kills fall inside it,
+    // so that a fast machine cannot finish the run before the kill
+    long startupMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - launched);
     assertTrue(ref.waitFor(300, TimeUnit.SECONDS), "uninterrupted run did not finish");
     assertEquals(0, ref.exitValue(), Files.readString(tmp.resolve("straight.out")));
 
     long seed = Long.getLong("dino4j.killtest.seed", System.nanoTime());
     Random rnd = new Random(seed);
-    System.out.println("KillResumeTest seed " + seed + " (-Ddino4j.killtest.seed=... repeats these moments)");
+    System.out.println("KillResumeTest seed " + seed + " (-Ddino4j.killtest.seed=... repeats these moments); start-up "
+        + startupMs + " ms");
     // kills 2, 4, 6, 8 (0-based 1, 3, 5, 7) stop inside a write, one phase each; the rest at random moments
     String[] phases = {"temp-created", "variables-written", "folder-renamed", "latest-written"};
     Path run = tmp.resolve("killed");
     Checkpoints ckpts = new Checkpoints(run);
     int insideWrite = 0;
+    int resumed = 0;
     boolean leftTemp = false;
     for (int i = 0; i < 10; i++) {
       long latest = latestStep(ckpts);
+      resumed += latest > 0 ? 1 : 0;
       Path out = tmp.resolve("kill" + i + ".out");
       long metricsBefore = Files.exists(run.resolve("metrics.jsonl")) ? Files.size(run.resolve("metrics.jsonl")) : 0;
       String moment;
@@ -92,14 +100,17 @@ class KillResumeTest {
         moment = "inside the write of step " + at + " at " + phase;
         insideWrite++;
       } else if (i == 0 || latest >= total - 3) {
+        // a random moment of the start-up; also when too few steps are left for a step-based kill
         p = start(command(run), out);
-        long ms = 500 + rnd.nextInt(3000); // start-up: JVM, data, graph build
+        long ms = 100 + rnd.nextInt((int) Math.max(1, startupMs * 7 / 10 - 100));
         Thread.sleep(ms);
-        moment = ms + " ms after launch";
+        moment = ms + " ms after launch (start-up " + startupMs + " ms)";
       } else {
         p = start(command(run), out);
-        // a random step of what is left, then a random part of a step (~25 ms)
-        long step = latest + 1 + rnd.nextInt((int) (total - 3 - latest)); // never the last steps: kill before the end
+        // just past the next checkpoint (0-2 steps after it), then a random part of a step (~25 ms):
+        // every such kill comes after a completed mid-run checkpoint, so the next start resumes
+        // from one, and the small advances leave steps for all ten kills; never the last steps
+        long step = Math.min(total - 3, nextSave(latest) + rnd.nextInt(3));
         awaitStep(p, out, run.resolve("metrics.jsonl"), metricsBefore, step);
         int ms = rnd.nextInt(40);
         Thread.sleep(ms);
@@ -120,6 +131,7 @@ class KillResumeTest {
       }
     }
     assertEquals(4, insideWrite);
+    assertTrue(resumed >= 4, "only " + resumed + " of the 10 starts resumed from a checkpoint");
     assertTrue(leftTemp);
 
     Process last = start(command(run), tmp.resolve("final.out"));
