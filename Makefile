@@ -24,7 +24,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
 N ?= 2
-.PHONY: build kernels test test-slow test-all demo report config-reference train train-local-cluster bench bench-vits bench-local-cluster bench-data preview data import export-weights export eval eval-benchmark accuracy parity clean
+.PHONY: build kernels test test-slow test-all demo report config-reference train train-local-cluster bench bench-vits bench-local-cluster bench-options bench-data preview data import export-weights export eval eval-benchmark accuracy parity clean
 
 ## build: compile, collect the runtime classpath in target/lib, build the fused kernels
 build: target/.built kernels
@@ -91,6 +91,11 @@ bench: build
 bench-vits: build
 	bin/dino4j bench --compare --config configs/vit-s16-imagenet.yaml --set train.batch_size=32 --steps 3 --warmup 1 \
 		--rounds $(BENCH_ROUNDS) --python "$$(scripts/python-venv.sh)" $(ARGS)
+
+## bench-options: the step cost of each DINOv2 option (KoLeo, Sinkhorn-Knopp, registers, LayerScale) on config A, fp32,
+##   against the DINO v1 step, alternating rounds (BENCH_STEPS, BENCH_ROUNDS=3; ~10 minutes)
+bench-options: build
+	scripts/bench-options.sh
 
 ## bench-data: data loading: decode and multi-crop ms/image, images/s per worker thread (ViT-S/16 views of generated 500x375 JPEGs), and the tiny recipe's share of step time waiting for data
 bench-data: build data

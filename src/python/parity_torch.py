@@ -21,7 +21,16 @@ config, not taken from dino4j; the scalars dino4j fed are only compared with the
 One deliberate difference from the official code is kept on both sides (README "Design
 choices"): the position embedding is resampled for the local views with
 interpolate(size=...) (timm / Hugging Face), not with the official +0.1-nudged scale factor;
-`--pos-interp official` uses the official one, to measure what that choice moves.
+`--pos-interp official` uses the official one, to measure what that choice moves; a dump made with
+model.interpolate_offset 0.1 is replayed with the official one by default.
+
+With `loss.koleo_weight > 0` or `loss.centering: sinkhorn` in the dumped config, the step adds
+DINOv2's terms the way the DINOv2 code computes them: KoLeo on the student backbone's normalised
+CLS output of each global view (nearest neighbour by the largest dot product with the diagonal
+filled with -1, nn.PairwiseDistance's eps, -log(d + eps) averaged, summed over the two views,
+times the weight), and the Sinkhorn-Knopp teacher (exp(t / tau) transposed to K x B, divided by
+its total, then per iteration by the prototype sums / K and the sample sums / B, times B), which
+replaces the center; the center is then never updated.
 """
 
 import argparse
@@ -170,7 +179,7 @@ class MultiCropWrapper(nn.Module):
         self.backbone = backbone
         self.head = head
 
-    def forward(self, crops):
+    def forward(self, crops, with_features=False):
         feats, start = [], 0
         sizes = [c.shape[-1] for c in crops]
         while start < len(crops):
@@ -179,7 +188,9 @@ class MultiCropWrapper(nn.Module):
                 end += 1
             feats.append(self.backbone(torch.cat(crops[start:end])))
             start = end
-        return self.head(torch.cat(feats))  # [sum of crop batches, K]
+        feats = torch.cat(feats)  # [sum of crop batches, D]: the backbone's normalised CLS
+        out = self.head(feats)  # [sum of crop batches, K]
+        return (out, feats) if with_features else out
 
 
 # ---------------------------------------------------------------- loss (official semantics)
@@ -197,10 +208,13 @@ class DINOLoss(nn.Module):
             np.linspace(warmup_teacher_temp, teacher_temp, warmup_teacher_temp_epochs),
             np.ones(nepochs - warmup_teacher_temp_epochs) * teacher_temp))
 
-    def forward(self, student_output, teacher_output, epoch):
+    def forward(self, student_output, teacher_output, epoch, sinkhorn_iterations=0):
         student_out = (student_output / self.student_temp).chunk(self.ncrops)
         temp = self.teacher_temp_schedule[epoch]
-        teacher_out = F.softmax((teacher_output - self.center) / temp, dim=-1).detach().chunk(2)
+        if sinkhorn_iterations:  # DINOv2: Sinkhorn-Knopp instead of the center, which is then not updated
+            teacher_out = sinkhorn_knopp_teacher(teacher_output, temp, sinkhorn_iterations).detach().chunk(2)
+        else:
+            teacher_out = F.softmax((teacher_output - self.center) / temp, dim=-1).detach().chunk(2)
         total, terms = 0, 0
         for iq, q in enumerate(teacher_out):
             for v in range(len(student_out)):
@@ -209,13 +223,50 @@ class DINOLoss(nn.Module):
                 total = total + torch.sum(-q * F.log_softmax(student_out[v], dim=-1), dim=-1).mean()
                 terms += 1
         total = total / terms
-        self.update_center(teacher_output)  # after the loss: this step used the old center
+        if not sinkhorn_iterations:
+            self.update_center(teacher_output)  # after the loss: this step used the old center
         return total
 
     @torch.no_grad()
     def update_center(self, teacher_output):
         batch_center = torch.sum(teacher_output, dim=0, keepdim=True) / len(teacher_output)
         self.center = self.center * self.center_momentum + batch_center * (1 - self.center_momentum)
+
+
+@torch.no_grad()
+def sinkhorn_knopp_teacher(teacher_output, teacher_temp, n_iterations):
+    """DINOv2's teacher (one process: the all-reduces of its sums are identities)."""
+    q = torch.exp(teacher_output / teacher_temp).t()  # [K, B]
+    b, k = q.shape[1], q.shape[0]
+    q /= torch.sum(q)
+    for _ in range(n_iterations):
+        q /= torch.sum(q, dim=1, keepdim=True)  # each prototype's total
+        q /= k
+        q /= torch.sum(q, dim=0, keepdim=True)  # each sample's total
+        q /= b
+    q *= b  # columns sum to 1
+    return q.t()  # [B, K]
+
+
+class KoLeoLoss(nn.Module):
+    """DINOv2's Kozachenko-Leonenko entropy estimator on one view's features."""
+
+    def __init__(self):
+        super().__init__()
+        self.pdist = nn.PairwiseDistance(2, eps=1e-8)
+
+    @staticmethod
+    def nearest(x):
+        dots = torch.mm(x, x.t())  # [n, n]
+        n = x.shape[0]
+        dots.view(-1)[:: (n + 1)].fill_(-1)  # a row is not its own neighbour
+        return torch.max(dots, dim=1)[1]  # [n]
+
+    def forward(self, features, eps=1e-8):
+        x = F.normalize(features, eps=eps, p=2, dim=-1)
+        with torch.no_grad():
+            i = self.nearest(x)
+        return -torch.log(self.pdist(x, x[i]) + eps).mean()
 
 
 # ---------------------------------------------------------------- optimisation helpers (official semantics)
@@ -295,7 +346,10 @@ def train(args):
         sys.exit("parity.json: %d steps recorded, the schedules need epochs x steps_per_epoch = %d" % (steps, epochs * spe))
 
     # ---- networks: the same step-0 weights in student and teacher ----
-    student, teacher = build(cfg, dtype, args.pos_interp)
+    # the config's model.interpolate_offset (0: size, 0.1: the official scale factor) unless told otherwise
+    from_config = "official" if cfg["model"].get("interpolate_offset", 0.0) > 0 else "size"
+    pos_interp = from_config if args.pos_interp == "config" else args.pos_interp
+    student, teacher = build(cfg, dtype, pos_interp)
     init = {k: torch.from_numpy(v).to(dtype) for k, v in load_file(os.path.join(args.dump, "init.safetensors")).items()}
     student.load_state_dict(init, strict=True)
     teacher.load_state_dict(student.state_dict(), strict=True)
@@ -311,7 +365,10 @@ def train(args):
     wd_s = cosine_scheduler(o["weight_decay"], o["weight_decay_end"], epochs, spe)
     mom_s = cosine_scheduler(o["momentum_teacher"], 1, epochs, spe)
 
-    losses, clipped, temps, grad_norms = [], [], [], []
+    koleo_weight = float(lc.get("koleo_weight", 0.0))
+    sinkhorn = lc.get("sinkhorn_iterations", 3) if lc.get("centering", "ema") == "sinkhorn" else 0
+    koleo_loss = KoLeoLoss()
+    losses, koleos, clipped, temps, grad_norms = [], [], [], [], []
     t0 = time.time()
     for it in range(steps):
         epoch = it // spe
@@ -323,13 +380,19 @@ def train(args):
         crops = list(g.chunk(2)) + list(lo.chunk(a["local_crops"]))  # view-major, as dino4j feeds them
 
         teacher_output = teacher(crops[:2])  # only the 2 global views pass through the teacher
-        student_output = student(crops)
-        loss = dino_loss(student_output, teacher_output, epoch)
-        if not math.isfinite(loss.item()):
-            sys.exit("loss is %s at step %d" % (loss.item(), it))
+        student_output, student_features = student(crops, with_features=True)
+        loss = dino_loss(student_output, teacher_output, epoch, sinkhorn)
+        objective = loss
+        if koleo_weight > 0:
+            # per global view (its B rows), summed over the two, as the DINOv2 train step does
+            koleo = sum(koleo_loss(p) for p in student_features[:2 * batch].chunk(2))
+            objective = loss + koleo_weight * koleo
+            koleos.append(koleo.item())
+        if not math.isfinite(objective.item()):
+            sys.exit("loss is %s at step %d" % (objective.item(), it))
 
         optimizer.zero_grad()
-        loss.backward()
+        objective.backward()
         if o["clip_grad"]:
             norms, n = clip_gradients(student, o["clip_grad"])
             clipped.append(n)
@@ -346,19 +409,19 @@ def train(args):
         losses.append(loss.item())
         temps.append(float(dino_loss.teacher_temp_schedule[epoch]))
 
-    out = os.path.join(args.dump, "torch-" + args.dtype + ("" if args.pos_interp == "size" else "-" + args.pos_interp))
+    out = os.path.join(args.dump, "torch-" + args.dtype + ("" if pos_interp == from_config else "-" + pos_interp))
     os.makedirs(out, exist_ok=True)
     np64 = lambda sd: {k: v.detach().to(torch.float64).numpy() for k, v in sd.items()}
     save_file(np64(student.state_dict()), os.path.join(out, "final-student.safetensors"))
     save_file(np64(teacher.state_dict()), os.path.join(out, "final-teacher.safetensors"))
     save_file({"center": dino_loss.center.to(torch.float64).numpy()}, os.path.join(out, "final-center.safetensors"))
-    json.dump({"dtype": args.dtype, "pos_interp": args.pos_interp, "losses": losses, "clipped": clipped,
+    json.dump({"dtype": args.dtype, "pos_interp": pos_interp, "losses": losses, "koleo": koleos, "clipped": clipped,
                "grad_norm_median": [float(np.median(n)) for n in grad_norms],
                "lr": lr_s.tolist(), "weight_decay": wd_s.tolist(), "momentum": mom_s.tolist(), "teacher_temp": temps,
                "torch": torch.__version__, "seconds": time.time() - t0},
               open(os.path.join(out, "steps.json"), "w"))
     print("torch %s (%s): %d steps in %.1f s, last loss %.6f, tensors clipped per step: min %d, max %d of %d"
-          % (args.dtype, args.pos_interp, steps, time.time() - t0, losses[-1], min(clipped), max(clipped),
+          % (args.dtype, pos_interp, steps, time.time() - t0, losses[-1], min(clipped), max(clipped),
              sum(1 for p in student.parameters() if p.requires_grad)))
 
 
@@ -442,6 +505,16 @@ def compare(args):
             "dino4j_vs_torch64": float(np.abs(loss_j - loss64).max()),
             "torch32_vs_torch64": float(np.abs(loss32 - loss64).max()),
             "first_step_dino4j_vs_torch64": float(abs(loss_j[0] - loss64[0]))}
+    koleo = None
+    if t32["koleo"]:  # the KoLeo term before its weight, every step
+        if "koleo" not in j[0]:
+            raise SystemExit("PyTorch trained with KoLeo but dino4j-steps.jsonl has no koleo values")
+        k_j = np.array([s["koleo"] for s in j], dtype=np.float64)
+        k32, k64 = np.array(t32["koleo"]), np.array(t64["koleo"])
+        koleo = {"dino4j_vs_torch32": float(np.abs(k_j - k32).max()),
+                 "dino4j_vs_torch64": float(np.abs(k_j - k64).max()),
+                 "torch32_vs_torch64": float(np.abs(k32 - k64).max()),
+                 "first_step_dino4j_vs_torch64": float(abs(k_j[0] - k64[0]))}
     # the scalars dino4j fed (float32) against the reference schedules computed here (float64)
     sched = {}
     for key, ref in (("lr", t64["lr"]), ("weight_decay", t64["weight_decay"]), ("momentum", t64["momentum"]),
@@ -456,6 +529,8 @@ def compare(args):
     # ---- verdict: dino4j's distance to PyTorch within `factor` x PyTorch's own float32 rounding ----
     f, floor = args.factor, args.floor
     checks = {"loss": loss["dino4j_vs_torch32"] <= max(f * loss["torch32_vs_torch64"], floor)}
+    if koleo is not None:
+        checks["koleo"] = koleo["dino4j_vs_torch32"] <= max(f * koleo["torch32_vs_torch64"], floor)
     for name, g in groups.items():
         if name.endswith("key bias"):
             checks[name] = g["dino4j_vs_torch32"]["max_abs"] <= args.key_bias_bound
@@ -467,11 +542,15 @@ def compare(args):
     verdict = all(checks.values())
 
     cfg = meta["config"]
-    print("training parity, dino4j vs PyTorch (official DINO step): %d steps, kernels %s, %s"
-          % (steps, cfg["train"]["kernels"], d))
+    lc = cfg["loss"]
+    print("training parity, dino4j vs PyTorch (official DINO step): %d steps, kernels %s, centering %s, koleo_weight %s, %s"
+          % (steps, cfg["train"]["kernels"], lc.get("centering", "ema"), lc.get("koleo_weight", 0), d))
     print("  %-32s %14s %14s %14s" % ("", "dino4j-torch32", "dino4j-torch64", "torch32-torch64"))
     print("  %-32s %14.3e %14.3e %14.3e" % ("loss, max over steps", loss["dino4j_vs_torch32"], loss["dino4j_vs_torch64"],
                                             loss["torch32_vs_torch64"]))
+    if koleo is not None:
+        print("  %-32s %14.3e %14.3e %14.3e" % ("KoLeo term, max over steps", koleo["dino4j_vs_torch32"],
+                                                koleo["dino4j_vs_torch64"], koleo["torch32_vs_torch64"]))
     for name, g in groups.items():
         # a key bias is noise around 0 (0 in float64): only its absolute size means anything
         kinds = (("max_abs", "max abs"),) if name.endswith("key bias") else (("max_abs", "max abs"), ("rel", "relative L2"))
@@ -498,7 +577,7 @@ def compare(args):
               % (float(np.abs(np.array(to["losses"]) - loss64).max()), sd["max_abs"]))
     print("  checks: " + ", ".join("%s %s" % (k, "ok" if v else "FAIL") for k, v in checks.items()))
     print("  verdict: %s" % ("PASS" if verdict else "FAIL"))
-    result = {"steps": steps, "kernels": cfg["train"]["kernels"], "loss": loss, "groups": groups, "moved": moved, "worst_tensor": worst,
+    result = {"steps": steps, "kernels": cfg["train"]["kernels"], "loss": loss, "koleo": koleo, "groups": groups, "moved": moved, "worst_tensor": worst,
               "schedules": sched, "freeze_flags_match": freeze_ok, "clipped": clipped, "factor": f, "floor": floor,
               "key_bias_bound": args.key_bias_bound, "checks": checks, "verdict": verdict}
     json.dump(result, open(os.path.join(d, "parity-result.json"), "w"), indent=1)
@@ -511,9 +590,9 @@ def main():
     tr = sub.add_parser("train", help="replay the dump's steps in PyTorch")
     tr.add_argument("--dump", required=True)
     tr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    tr.add_argument("--pos-interp", choices=["size", "official"], default="size",
-                    help="position-embedding resampling for the local views: size= (dino4j, timm) or the official "
-                         "+0.1-nudged scale factor")
+    tr.add_argument("--pos-interp", choices=["config", "size", "official"], default="config",
+                    help="position-embedding resampling for the local views: as the dump's model.interpolate_offset "
+                         "says (default), size= (timm, Hugging Face) or the official +0.1-nudged scale factor")
     tr.add_argument("--threads", type=int, default=1, help="torch threads (1: deterministic, leaves a core free)")
     cp = sub.add_parser("compare", help="compare dino4j with the float32 and float64 replays")
     cp.add_argument("--dump", required=True)

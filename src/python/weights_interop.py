@@ -1,7 +1,9 @@
 """PyTorch side of dino4j's weight-exchange test (and a small tool for users).
 
-Two independent PyTorch references for dino4j's ViT:
+Independent PyTorch references for dino4j's ViT:
   * Hugging Face transformers.ViTModel (its own code, Hugging Face naming: separate q/k/v);
+  * Hugging Face Dinov2Model (LayerScale) and Dinov2WithRegistersModel (LayerScale + registers),
+    DIR/dinov2.safetensors and DIR/dinov2reg.safetensors, outputs dinov2_cls_S / dinov2reg_cls_S;
   * OfficialViT below, written with the module structure and parameter names of the official DINO
     vision_transformer.py / timm (patch_embed.proj conv, cls_token, pos_embed,
     blocks.N.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}, norm) plus the DINO head
@@ -19,7 +21,8 @@ Two independent PyTorch references for dino4j's ViT:
                         DIR/dtypes.safetensors (f16, bf16, f64 tensors and PyTorch's float32 of each)
   check  --inputs DIR/inputs.safetensors --job KIND:WEIGHTS:OUT [--job ...]
                         KIND official (MultiCropWrapper: backbone.* + head.*), official-backbone
-                        (VisionTransformer, bare names) or hf (ViTModel): loads WEIGHTS with
+                        (VisionTransformer, bare names), hf (ViTModel), dinov2 or dinov2reg
+                        (Dinov2Model, Dinov2WithRegistersModel): loads WEIGHTS with
                         load_state_dict(strict=True) into a fresh module, writes OUT with cls_S
                         (and logits_S with a head) for every images_S; for the official ViT also
                         dino_cls_S: the same with the official DINO code's position interpolation
@@ -163,6 +166,17 @@ def hf_model(a):
     return ViTModel(cfg, add_pooling_layer=False).eval()
 
 
+def hf_dinov2(a, registers):
+    """Hugging Face Dinov2Model (LayerScale), or Dinov2WithRegistersModel with `registers` tokens."""
+    from transformers import Dinov2Config, Dinov2Model, Dinov2WithRegistersConfig, Dinov2WithRegistersModel
+    common = dict(image_size=a.image, patch_size=a.patch, hidden_size=a.dim, num_hidden_layers=a.depth,
+                  num_attention_heads=a.heads, mlp_ratio=4, layer_norm_eps=1e-6, qkv_bias=True, hidden_act="gelu",
+                  layerscale_value=1e-5, attn_implementation="eager")
+    if registers:
+        return Dinov2WithRegistersModel(Dinov2WithRegistersConfig(num_register_tokens=registers, **common)).eval()
+    return Dinov2Model(Dinov2Config(**common)).eval()
+
+
 def randomise(module, gen):
     """Weights much larger than the init, so that every term (attention, pos_embed, ...) matters."""
     with torch.no_grad():
@@ -172,8 +186,10 @@ def randomise(module, gen):
                 p.copy_(1 + noise)
             elif name.endswith("weight_g"):
                 p.copy_(1 + noise.abs())
+            elif name.endswith("lambda1"):  # LayerScale gains of both signs, well away from their 1e-5 init
+                p.copy_(noise * 2.5)
             else:
-                p.copy_(noise * (2.5 if name.endswith(("cls_token", "pos_embed", "position_embeddings")) else 1))
+                p.copy_(noise * (2.5 if name.endswith(("cls_token", "pos_embed", "position_embeddings", "register_tokens")) else 1))
 
 
 def hf_cls(model, x, native):
@@ -205,6 +221,12 @@ def make(a):
     hf = hf_model(a)
     randomise(hf, gen)
     save_file({k: v.contiguous() for k, v in hf.state_dict().items()}, f"{a.out}/hf.safetensors", metadata={"format": "pt"})
+    # DINOv2 backbones: LayerScale; LayerScale + 2 registers
+    dinov2 = {"dinov2": hf_dinov2(a, 0), "dinov2reg": hf_dinov2(a, 2)}
+    for tag, m in dinov2.items():
+        randomise(m, gen)
+        save_file({k: v.contiguous() for k, v in m.state_dict().items()}, f"{a.out}/{tag}.safetensors",
+                  metadata={"format": "pt"})
 
     teacher, student = official(a).eval(), official(a).eval()
     randomise(teacher, gen)
@@ -220,6 +242,8 @@ def make(a):
         for s in sizes:
             x = tensors[f"images_{s}"]
             tensors[f"hf_cls_{s}"] = hf_cls(hf, x, a.image)
+            for tag, m in dinov2.items():
+                tensors[f"{tag}_cls_{s}"] = m(pixel_values=x).last_hidden_state[:, 0]
             for tag, net in (("teacher", teacher), ("student", student)):
                 cls = net.backbone(x)
                 tensors[f"{tag}_cls_{s}"] = cls
@@ -239,7 +263,14 @@ def make(a):
 def check_one(a, kind, weights, inputs, out_path):
     state = load_file(weights)
     out = {}
-    if kind == "hf":
+    if kind in ("dinov2", "dinov2reg"):
+        model = hf_dinov2(a, 2 if kind == "dinov2reg" else 0)
+        model.load_state_dict(state, strict=True)
+        with torch.no_grad():
+            for k, x in inputs.items():
+                if k.startswith("images_"):
+                    out["cls_" + k[7:]] = model(pixel_values=x).last_hidden_state[:, 0]
+    elif kind == "hf":
         model = hf_model(a)
         model.load_state_dict(state, strict=True)
         with torch.no_grad():
@@ -280,7 +311,7 @@ def main(argv):
     p.add_argument("--out", help="make: the output folder")
     p.add_argument("--inputs", help="check: inputs.safetensors from make")
     p.add_argument("--job", action="append", default=[],
-                   help="check: KIND:WEIGHTS:OUT, KIND one of official, official-backbone, hf (repeatable)")
+                   help="check: KIND:WEIGHTS:OUT, KIND one of official, official-backbone, hf, dinov2, dinov2reg (repeatable)")
     p.add_argument("--image", type=int, default=16)
     p.add_argument("--patch", type=int, default=4)
     p.add_argument("--dim", type=int, default=32)

@@ -77,6 +77,9 @@ final class ImportCommand implements Callable<Integer> {
     for (String s : loaded.skipped()) {
       out.println("  skipped " + s);
     }
+    // the names cannot tell an official DINO checkpoint from a timm one, so say which rule is in force
+    out.printf(java.util.Locale.ROOT, "position embedding at other sizes: model.interpolate_offset = %s (0.1 reproduces "
+        + "the official DINO / DINOv2 code's features, 0 timm's and Hugging Face's)%n", cfg.model().interpolateOffset());
     out.println("continue training with: dino4j train --config " + runDir.resolve("config.yaml"));
     out.flush();
     return 0;

@@ -132,6 +132,9 @@ final class ParityDumpCommand implements Callable<Integer> {
         m.put("step", gs);
         m.put("epoch", epoch);
         m.put("loss", res.loss());
+        if (cfg.loss().koleoWeight() > 0) {
+          m.put("koleo", res.koleo()); // the KoLeo term before its weight
+        }
         m.put("lr", in.lr());
         m.put("weight_decay", in.weightDecay());
         m.put("momentum", in.momentum());

@@ -49,7 +49,7 @@ final class WeightsExportCommand implements Callable<Integer> {
       description = "teacher (default; what DINO evaluates) or student.")
   Network network;
 
-  @Option(names = "--naming", defaultValue = "official", description = "official (default), hf or hf-legacy.")
+  @Option(names = "--naming", defaultValue = "official", description = "official (default), hf, hf-legacy (Hugging Face ViTModel) or hf-dinov2 (Dinov2Model).")
   String naming;
 
   @Option(names = "--backbone-only", description = "Leave the DINO head out.")

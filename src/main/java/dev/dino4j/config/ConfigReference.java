@@ -83,6 +83,15 @@ public final class ConfigReference {
       e("model.mlp_ratio", "> 0", "MLP width / embed_dim; 4 is the standard ViT block"),
       e("model.drop_path_rate", "[0, 1)",
           "stochastic depth at the last block, rising linearly from 0, student only: regularises ViT-S (DINO's default)"),
+      e("model.interpolate_offset", "[0, 1)",
+          "pos-embed resampling for other grids: 0 resamples to the size (timm, Hugging Face ViT); 0.1 is the official "
+              + "DINO and DINOv2 code's scale_factor (out + 0.1) / in: use it for their checkpoints (docs/serving.md)"),
+      e("model.registers", ">= 0",
+          "DINOv2's register tokens (\"ViTs need registers\"): extra learned tokens after CLS, without position "
+              + "embedding, dropped at the output; they absorb the high-norm artefact tokens of the attention maps; 0 = none, DINOv2 uses 4"),
+      e("model.layerscale_init", ">= 0",
+          "DINOv2's LayerScale: a learned per-channel gain on both residual branches, starting at this value "
+              + "(DINOv2: 1e-5); folded into attn.proj and fc2, so it costs nothing per step; 0 = off (DINO)"),
       // ---- head ----
       e("head.out_dim", ">= 1",
           "K prototypes; the paper's ablation favours a large K on ImageNet; collapse shows as loss ln K"),
@@ -107,7 +116,7 @@ public final class ConfigReference {
       e("loss.centering", oneOf(ConfigValidator.CENTERINGS),
           "ema = DINO's center (teacher - c, c an EMA of batch means); sinkhorn = DINOv2's Sinkhorn-Knopp: teacher "
               + "probabilities with equal prototype use over the batch, no center"),
-      e("loss.sinkhorn_iterations", ">= 1", "Sinkhorn-Knopp iterations (centering: sinkhorn); DINOv2 uses 3. KoLeo and sinkhorn are new: not yet checked against a reference recomputation"),
+      e("loss.sinkhorn_iterations", ">= 1", "Sinkhorn-Knopp iterations (centering: sinkhorn); DINOv2 uses 3"),
       // ---- optim ----
       e("optim.lr", ">= 0", "peak AdamW lr at batch 256, scaled linearly by batch/256 (the paper's rule)"),
       e("optim.min_lr", ">= 0", "the cosine lr schedule's floor"),

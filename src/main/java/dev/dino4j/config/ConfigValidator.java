@@ -139,6 +139,12 @@ public final class ConfigValidator {
     if (!(m.dropPathRate() >= 0 && m.dropPathRate() < 1)) {
       throw fail("model.drop_path_rate", m.dropPathRate(), "must be in [0, 1)");
     }
+    if (!(m.interpolateOffset() >= 0 && m.interpolateOffset() < 1)) {
+      throw fail("model.interpolate_offset", m.interpolateOffset(),
+          "must be in [0, 1): 0 (timm / Hugging Face weights) or 0.1 (the official DINO and DINOv2 code)");
+    }
+    atLeast("model.registers", m.registers(), 0);
+    atLeast("model.layerscale_init", m.layerscaleInit(), 0);
   }
 
   private static void head(DinoConfig.Head h) {

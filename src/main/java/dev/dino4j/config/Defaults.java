@@ -93,7 +93,13 @@ public final class Defaults {
         // mlp_ratio
         4.0,
         // drop_path_rate
-        0.1);
+        0.1,
+        // interpolate_offset
+        0.0,
+        // registers
+        0,
+        // layerscale_init
+        0.0);
   }
 
   public static DinoConfig.Head head() {

@@ -204,7 +204,16 @@ public record DinoConfig(
       int depth,
       int heads,
       double mlpRatio,
-      double dropPathRate) {}
+      double dropPathRate,
+      double interpolateOffset, // pos-embed resampling: 0 timm / Hugging Face, 0.1 the official DINO / DINOv2 code
+      int registers, // DINOv2's register tokens after CLS; 0 = none
+      double layerscaleInit) { // DINOv2's LayerScale on both residual branches, its initial value; 0 = off
+
+    /** The DINO v1 ViT: size-based pos-embed resampling, no registers, no LayerScale. */
+    public Model(String arch, int patchSize, int embedDim, int depth, int heads, double mlpRatio, double dropPathRate) {
+      this(arch, patchSize, embedDim, depth, heads, mlpRatio, dropPathRate, 0.0, 0, 0.0);
+    }
+  }
 
   /** DINO projection head. YAML section {@code head}. */
   public record Head(

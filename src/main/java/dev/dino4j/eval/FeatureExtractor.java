@@ -88,9 +88,10 @@ public final class FeatureExtractor implements AutoCloseable {
           Placeholder.shape(Shape.of(-1, size, size, 3))); // [B, S, S, 3]
       VisionTransformer.Output out = VisionTransformer.forward(tf, params, dims, images, size, null);
       features = pool(tf, params, out, pooling);
-      int tokens = (size / dims.patch()) * (size / dims.patch()) + 1;
-      clsAttention = tf.slice(out.lastAttention(), tf.constant(new int[] {0, 0, 0, 1}),
-          tf.constant(new int[] {-1, -1, 1, tokens - 1})); // [B, H, 1, N]
+      int patches = (size / dims.patch()) * (size / dims.patch());
+      // the CLS row's attention to the patches only (not to itself or the registers)
+      clsAttention = tf.slice(out.lastAttention(), tf.constant(new int[] {0, 0, 0, dims.prefixTokens()}),
+          tf.constant(new int[] {-1, -1, 1, patches})); // [B, H, 1, N]
       dim = (int) features.shape().get(1);
       session = new Session(graph);
       Session.Runner r = session.runner();
@@ -128,14 +129,14 @@ public final class FeatureExtractor implements AutoCloseable {
     Operand<TFloat32> lastNormed = null;
     for (int i = blocks.size() - pooling.lastBlocks(); i < blocks.size(); i++) {
       Operand<TFloat32> normed = Layers.layerNorm(tf, blocks.get(i), w.get("norm.weight"), w.get("norm.bias"),
-          VisionTransformer.LN_EPS); // [B, 1+N, D]
+          VisionTransformer.LN_EPS); // [B, P+N, D]
       parts.add(tf.reshape(tf.slice(normed, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})),
           tf.constant(new long[] {-1, d}))); // [B, D]
       lastNormed = normed;
     }
     if (pooling.avgPool()) {
-      Operand<TFloat32> patches = tf.slice(lastNormed, tf.constant(new int[] {0, 1, 0}),
-          tf.constant(new int[] {-1, -1, -1})); // [B, N, D]
+      Operand<TFloat32> patches = tf.slice(lastNormed, tf.constant(new int[] {0, dims.prefixTokens(), 0}),
+          tf.constant(new int[] {-1, -1, -1})); // [B, N, D]: the patches, not CLS or the registers
       parts.add(tf.math.mean(patches, tf.constant(1))); // [B, D]
     }
     Operand<TFloat32> cat = parts.size() == 1 ? parts.get(0) : tf.concat(parts, tf.constant(1)); // [B, F]

@@ -97,9 +97,10 @@ public final class InferenceGraph {
     Operand<TFloat32> embedding = tf.withName("embedding").identity(out.cls()); // [N, D]
     Operand<TFloat32> patchTokens =
         tf.withName("patch_tokens")
-            .slice(out.tokens(), tf.constant(new int[] {0, 1, 0}), tf.constant(new int[] {-1, -1, -1})); // [N, h*w, D]
+            .slice(out.tokens(), tf.constant(new int[] {0, dims.prefixTokens(), 0}), tf.constant(new int[] {-1, -1, -1})); // [N, h*w, D]
+    // the CLS row's attention to the patches only (registers, when there are any, left out)
     Operand<TFloat32> clsAttention =
-        it.slice(out.lastAttention(), tf.constant(new int[] {0, 0, 0, 1}), tf.constant(new int[] {-1, -1, 1, -1})); // [N, H, 1, h*w]
+        it.slice(out.lastAttention(), tf.constant(new int[] {0, 0, 0, dims.prefixTokens()}), tf.constant(new int[] {-1, -1, 1, -1})); // [N, H, 1, h*w]
     Operand<TInt32> grid =
         it.math.floorDiv(
             it.slice(tf.shape(images), tf.constant(new int[] {1}), tf.constant(new int[] {2})),

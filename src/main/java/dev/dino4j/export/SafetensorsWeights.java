@@ -104,6 +104,18 @@ public final class SafetensorsWeights {
       out.add("model.mlp_ratio " + m.mlpRatio() + " gives an MLP width of " + cfgHidden + " but the weights have "
           + hidden + " (mlp_ratio " + (double) hidden / dim + ")");
     }
+    long registers = w.has("register_tokens") ? w.get("register_tokens").shape()[1] : 0;
+    if (registers != m.registers()) {
+      out.add("model.registers " + m.registers() + " but the weights have " + registers + " register tokens"
+          + (registers > 0 ? " (register_tokens): set model.registers=" + registers : ": set model.registers=0"));
+    }
+    boolean layerScale = w.all().keySet().stream().anyMatch(n -> n.endsWith(".ls1.gamma"));
+    if (layerScale != (m.layerscaleInit() > 0)) {
+      out.add(layerScale
+          ? "the weights have LayerScale (blocks.N.ls1.gamma) but model.layerscale_init is 0: set it > 0 (DINOv2: 1e-5; "
+              + "the imported gammas replace it)"
+          : "model.layerscale_init " + m.layerscaleInit() + " but the weights have no LayerScale: set model.layerscale_init=0");
+    }
     if (w.has("pos_embed")) {
       long tokens = w.get("pos_embed").shape()[1] - 1;
       long grid = Math.round(Math.sqrt(tokens));

@@ -32,11 +32,16 @@ import java.util.regex.Pattern;
  *       transformers 4.x and the files on model hubs ({@code encoder.layer.N.attention.attention
  *       .query/key/value}, {@code .attention.output.dense}, {@code .intermediate.dense}, {@code
  *       .output.dense}). Both import (a {@code vit.} prefix too); separate q/k/v are fused.
+ *   <li>DINOv2: the official names add {@code register_tokens} and {@code blocks.N.ls1/ls2.gamma}
+ *       (LayerScale); Hugging Face {@code Dinov2Model} / {@code Dinov2WithRegistersModel} add
+ *       {@code embeddings.register_tokens}, {@code encoder.layer.N.layer_scale1/2.lambda1} and
+ *       name the block norms {@code norm1/norm2}: all import. {@link Naming#HF_DINOV2} exports them.
  * </ul>
  *
  * <p>Known extras that do not belong to a DINO backbone or head are skipped and reported: the HF
  * pooler ({@code pooler.dense.*}), classifiers ({@code classifier.*}, timm's {@code head.weight}
- * / {@code head.bias}) and HF's {@code embeddings.mask_token}.
+ * / {@code head.bias}) and the masked-image-modelling token ({@code mask_token}, HF's {@code
+ * embeddings.mask_token}).
  */
 public final class WeightNames {
 
@@ -44,7 +49,8 @@ public final class WeightNames {
   public enum Naming {
     OFFICIAL("official"),
     HF("hf"),
-    HF_LEGACY("hf-legacy");
+    HF_LEGACY("hf-legacy"),
+    HF_DINOV2("hf-dinov2");
 
     public final String cliName;
 
@@ -58,7 +64,7 @@ public final class WeightNames {
           return n;
         }
       }
-      throw new IllegalArgumentException("unknown naming '" + s + "'; use official, hf or hf-legacy");
+      throw new IllegalArgumentException("unknown naming '" + s + "'; use official, hf, hf-legacy or hf-dinov2");
     }
   }
 
@@ -73,14 +79,17 @@ public final class WeightNames {
   private static final List<String> WRAPPERS = List.of("module.", "backbone.", "_orig_mod.", "vit.");
 
   private static final Pattern OFFICIAL_BACKBONE = Pattern.compile(
-      "cls_token|pos_embed|patch_embed\\.proj\\.(weight|bias)|norm\\.(weight|bias)"
-          + "|blocks\\.\\d+\\.(norm1|norm2|attn\\.qkv|attn\\.proj|mlp\\.fc1|mlp\\.fc2)\\.(weight|bias)");
+      "cls_token|pos_embed|register_tokens|patch_embed\\.proj\\.(weight|bias)|norm\\.(weight|bias)"
+          + "|blocks\\.\\d+\\.(norm1|norm2|attn\\.qkv|attn\\.proj|mlp\\.fc1|mlp\\.fc2)\\.(weight|bias)"
+          + "|blocks\\.\\d+\\.ls[12]\\.gamma");
   private static final Pattern HEAD = Pattern.compile(
       "(?:head\\.)?(mlp(?:\\.\\d+)?\\.(?:weight|bias)|last_layer\\.weight_[gv]"
           + "|last_layer\\.parametrizations\\.weight\\.original[01])");
   private static final Pattern HF_BLOCK = Pattern.compile("(?:encoder\\.)?layers?\\.(\\d+)\\.(.+)\\.(weight|bias)");
   private static final Pattern HF_ANY = Pattern.compile("embeddings\\..*|(?:encoder\\.)?layers?\\.\\d+\\..*|layernorm\\..*");
-  private static final Pattern OFFICIAL_ANY = Pattern.compile("cls_token|pos_embed|patch_embed\\..*|blocks\\.\\d+\\..*");
+  private static final Pattern OFFICIAL_ANY =
+      Pattern.compile("cls_token|pos_embed|register_tokens|mask_token|patch_embed\\..*|blocks\\.\\d+\\..*");
+  private static final Pattern HF_LAYER_SCALE = Pattern.compile("(?:encoder\\.)?layers?\\.(\\d+)\\.layer_scale([12])\\.lambda1");
 
   /** HF block sub-module (4.x and 5.x names) -> official block sub-module; "q", "k", "v" are fused. */
   private static final Map<String, String> HF_BLOCK_PARTS = Map.ofEntries(
@@ -97,7 +106,9 @@ public final class WeightNames {
       Map.entry("output.dense", "mlp.fc2"),
       Map.entry("mlp.fc2", "mlp.fc2"),
       Map.entry("layernorm_before", "norm1"),
-      Map.entry("layernorm_after", "norm2"));
+      Map.entry("layernorm_after", "norm2"),
+      Map.entry("norm1", "norm1"), // Dinov2Model
+      Map.entry("norm2", "norm2"));
 
   private WeightNames() {}
 
@@ -151,6 +162,9 @@ public final class WeightNames {
           target = n;
         } else if (n.equals("head.weight") || n.equals("head.bias")) {
           skipped.add(orig + " (a classifier, not part of a DINO backbone or head)");
+          continue;
+        } else if (n.equals("mask_token")) {
+          skipped.add(orig + " (masked-image-modelling token, unused by DINO)");
           continue;
         }
       } else {
@@ -276,6 +290,8 @@ public final class WeightNames {
         return "cls_token";
       case "embeddings.position_embeddings":
         return "pos_embed";
+      case "embeddings.register_tokens":
+        return "register_tokens";
       case "embeddings.patch_embeddings.projection.weight":
         return "patch_embed.proj.weight";
       case "embeddings.patch_embeddings.projection.bias":
@@ -292,6 +308,10 @@ public final class WeightNames {
         return "skip:a classifier, not part of a DINO backbone or head";
       default:
         break;
+    }
+    Matcher ls = HF_LAYER_SCALE.matcher(n);
+    if (ls.matches()) {
+      return "blocks." + ls.group(1) + ".ls" + ls.group(2) + ".gamma";
     }
     Matcher m = HF_BLOCK.matcher(n);
     if (!m.matches()) {
@@ -345,7 +365,7 @@ public final class WeightNames {
     if (name.equals("patch_embed.proj.weight")) {
       return Layout.CONV;
     }
-    if (name.equals("cls_token") || name.equals("pos_embed")) {
+    if (name.equals("cls_token") || name.equals("pos_embed") || name.equals("register_tokens")) {
       return Layout.TOKENS;
     }
     if (name.endsWith(".weight") && !name.contains("norm") || name.endsWith(".weight_v") || name.endsWith(".weight_g")) {
@@ -369,7 +389,11 @@ public final class WeightNames {
    * the state_dict of the reference's {@code MultiCropWrapper(VisionTransformer, DINOHead)}; with
    * the backbone only, the names are bare, as the reference's {@code VisionTransformer} and timm's
    * have them (and as in DINO's published {@code *_pretrain.pth}). The HF namings hold the
-   * backbone only ({@code ViTModel} has no DINO head).
+   * backbone only ({@code ViTModel} has no DINO head). {@link Naming#HF_DINOV2} is transformers
+   * 5.x {@code Dinov2Model}'s ({@code encoder.layer.N.attention.q_proj}, ..., {@code norm1}, {@code
+   * layer_scale1.lambda1}; with registers: {@code Dinov2WithRegistersModel}'s); its {@code
+   * embeddings.mask_token}, which DINO does not train, is written as zeros, Dinov2's own init, so
+   * that {@code load_state_dict(strict=True)} takes the file.
    */
   public static Map<String, Weights.Tensor> fromDino(Weights w, Naming naming) {
     boolean withHead = w.all().keySet().stream().anyMatch(n -> n.startsWith("head."));
@@ -377,7 +401,17 @@ public final class WeightNames {
       throw new IllegalArgumentException("the " + naming.cliName + " naming holds a backbone only (a Hugging Face "
           + "ViTModel has no DINO head); export the backbone only or use the official naming");
     }
+    boolean dinov2 = w.all().keySet().stream().anyMatch(n -> n.equals("register_tokens") || n.endsWith(".gamma"));
+    if (dinov2 && (naming == Naming.HF || naming == Naming.HF_LEGACY)) {
+      throw new IllegalArgumentException("the " + naming.cliName + " naming is Hugging Face's ViTModel, which has no "
+          + "registers or LayerScale (this model has " + (w.all().containsKey("register_tokens") ? "registers" : "LayerScale")
+          + "): use --naming hf-dinov2 (Dinov2Model) or official");
+    }
     Map<String, Weights.Tensor> out = new LinkedHashMap<>();
+    if (naming == Naming.HF_DINOV2) {
+      long dim = w.get("cls_token").shape()[2];
+      out.put("embeddings.mask_token", new Weights.Tensor(new long[] {1, dim}, new float[(int) dim]));
+    }
     for (Map.Entry<String, Weights.Tensor> e : w.all().entrySet()) {
       String n = e.getKey();
       Weights.Tensor t = e.getValue();
@@ -386,18 +420,24 @@ public final class WeightNames {
         out.put(name, toTorchLayout(n, t));
         continue;
       }
+      Matcher g = Pattern.compile("blocks\\.(\\d+)\\.ls([12])\\.gamma").matcher(n);
+      if (g.matches()) { // only a DINOv2 model has these, and only hf-dinov2 gets here with them
+        out.put("encoder.layer." + g.group(1) + ".layer_scale" + g.group(2) + ".lambda1", t);
+        continue;
+      }
       Matcher m = Pattern.compile("blocks\\.(\\d+)\\.(.+)\\.(weight|bias)").matcher(n);
       if (!m.matches()) {
         out.put(hfName(naming, n), toTorchLayout(n, t));
         continue;
       }
+      boolean v2 = naming == Naming.HF_DINOV2;
       String block = (naming == Naming.HF ? "layers." : "encoder.layer.") + m.group(1) + ".";
       String kind = m.group(3);
       if (m.group(2).equals("attn.qkv")) {
         List<Weights.Tensor> parts = kind.equals("weight")
             ? WeightLayouts.splitQkvWeight(t)
             : WeightLayouts.splitQkvBias(t);
-        String[] names = naming == Naming.HF
+        String[] names = naming == Naming.HF || v2
             ? new String[] {"attention.q_proj", "attention.k_proj", "attention.v_proj"}
             : new String[] {"attention.attention.query", "attention.attention.key", "attention.attention.value"};
         for (int p = 0; p < 3; p++) {
@@ -406,11 +446,11 @@ public final class WeightNames {
         continue;
       }
       String sub = switch (m.group(2)) {
-        case "norm1" -> "layernorm_before";
-        case "norm2" -> "layernorm_after";
-        case "attn.proj" -> naming == Naming.HF ? "attention.o_proj" : "attention.output.dense";
-        case "mlp.fc1" -> naming == Naming.HF ? "mlp.fc1" : "intermediate.dense";
-        case "mlp.fc2" -> naming == Naming.HF ? "mlp.fc2" : "output.dense";
+        case "norm1" -> v2 ? "norm1" : "layernorm_before";
+        case "norm2" -> v2 ? "norm2" : "layernorm_after";
+        case "attn.proj" -> naming == Naming.HF || v2 ? "attention.o_proj" : "attention.output.dense";
+        case "mlp.fc1" -> naming == Naming.HF || v2 ? "mlp.fc1" : "intermediate.dense";
+        case "mlp.fc2" -> naming == Naming.HF || v2 ? "mlp.fc2" : "output.dense";
         default -> throw new IllegalArgumentException("no Hugging Face name for " + n);
       };
       out.put(block + sub + "." + kind, toTorchLayout(n, t));
@@ -422,6 +462,7 @@ public final class WeightNames {
     return switch (n) {
       case "cls_token" -> "embeddings.cls_token";
       case "pos_embed" -> "embeddings.position_embeddings";
+      case "register_tokens" -> "embeddings.register_tokens";
       case "patch_embed.proj.weight" -> "embeddings.patch_embeddings.projection.weight";
       case "patch_embed.proj.bias" -> "embeddings.patch_embeddings.projection.bias";
       case "norm.weight" -> "layernorm.weight";

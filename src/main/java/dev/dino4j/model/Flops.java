@@ -26,7 +26,7 @@ public final class Flops {
     double hidden = Math.round(m.embedDim() * m.mlpRatio());
     int grid = size / m.patchSize();
     double patches = grid * grid;
-    double n = patches + 1;
+    double n = patches + 1 + m.registers(); // CLS, registers, patches
     double patchEmbed = 2 * patches * (m.patchSize() * m.patchSize() * 3.0) * d;
     double perBlock =
         2 * n * d * 3 * d // qkv

@@ -14,9 +14,11 @@ import org.tensorflow.types.TInt32;
  * coefficient and pixel-centre convention differ from PyTorch's) the graph multiplies the patch
  * position embeddings by a matrix computed here with PyTorch's {@code interpolate(mode="bicubic",
  * align_corners=False, size=...)} arithmetic: cubic convolution with A = -0.75, half-pixel
- * centres, border indices clamped. That is what timm and Hugging Face ViT use; the official DINO
- * code passes a scale factor with a +0.1 nudge instead, which moves sample points by under 1%.
- * When the grid matches, the graph skips the matrix, so the identity is exact.
+ * centres, border indices clamped. That is what timm and Hugging Face ViT use ({@code offset} 0).
+ * The official DINO and DINOv2 code pass {@code scale_factor=(out + 0.1) / in} instead, and PyTorch
+ * then maps output o to source (o + 0.5) * in / (out + 0.1) - 0.5: {@code offset} 0.1
+ * (model.interpolate_offset) reproduces that, so official checkpoints give the official features at
+ * every size. When the grid matches, the graph skips the matrix, so the identity is exact.
  */
 public final class PosEmbed {
 
@@ -24,10 +26,19 @@ public final class PosEmbed {
 
   private PosEmbed() {}
 
-  /** 1-D weights [out, in]: row o holds the contributions of each input sample to output o. */
+  /** 1-D weights [out, in] of the size arithmetic (offset 0). */
   public static double[][] bicubicWeights(int in, int out) {
+    return bicubicWeights(in, out, 0);
+  }
+
+  /**
+   * 1-D weights [out, in]: row o holds the contributions of each input sample to output o.
+   *
+   * @param offset 0: PyTorch's {@code size=out}; > 0: its {@code scale_factor=(out + offset) / in}
+   */
+  public static double[][] bicubicWeights(int in, int out, double offset) {
     double[][] w = new double[out][in];
-    double scale = (double) in / out;
+    double scale = in / (out + offset);
     for (int o = 0; o < out; o++) {
       double src = (o + 0.5) * scale - 0.5; // no clamp for cubic, as PyTorch
       int i0 = (int) Math.floor(src);
@@ -48,8 +59,20 @@ public final class PosEmbed {
    * flattened patch-position table are multiplied by it.
    */
   public static float[] gridMatrix(int inH, int inW, int outH, int outW) {
-    double[][] wh = bicubicWeights(inH, outH);
-    double[][] ww = bicubicWeights(inW, outW);
+    return gridMatrix(inH, inW, outH, outW, 0);
+  }
+
+  /**
+   * {@link #gridMatrix(int, int, int, int)} with the given interpolation offset. At the native grid
+   * the official code does not resample at all: the offset applies only when the grid changes, so
+   * the native grid stays exactly the identity.
+   */
+  public static float[] gridMatrix(int inH, int inW, int outH, int outW, double offset) {
+    if (outH == inH && outW == inW) {
+      offset = 0;
+    }
+    double[][] wh = bicubicWeights(inH, outH, offset);
+    double[][] ww = bicubicWeights(inW, outW, offset);
     float[] m = new float[outH * outW * inH * inW]; // [outH*outW, inH*inW]
     int cols = inH * inW;
     for (int oy = 0; oy < outH; oy++) {
@@ -78,8 +101,18 @@ public final class PosEmbed {
    */
   public static Operand<TFloat32> gridMatrix(
       Ops tf, int inH, int inW, Operand<TInt32> outH, Operand<TInt32> outW) {
-    Operand<TFloat64> wh = bicubicWeights(tf, inH, outH); // [outH, inH]
-    Operand<TFloat64> ww = bicubicWeights(tf, inW, outW); // [outW, inW]
+    return gridMatrix(tf, inH, inW, outH, outW, 0);
+  }
+
+  /** {@link #gridMatrix(Ops, int, int, Operand, Operand)} with the given interpolation offset. */
+  public static Operand<TFloat32> gridMatrix(
+      Ops tf, int inH, int inW, Operand<TInt32> outH, Operand<TInt32> outW, double offset) {
+    // no offset at the native grid (the official code skips resampling there): exactly the identity
+    Operand<TFloat64> off = tf.select(
+        tf.math.logicalAnd(tf.math.equal(outH, tf.constant(inH)), tf.math.equal(outW, tf.constant(inW))),
+        tf.constant(0.0), tf.constant(offset)); // []
+    Operand<TFloat64> wh = bicubicWeights(tf, inH, outH, off); // [outH, inH]
+    Operand<TFloat64> ww = bicubicWeights(tf, inW, outW, off); // [outW, inW]
     Operand<TFloat64> outer =
         tf.math.mul(
             tf.reshape(wh, tf.stack(List.of(outH, tf.constant(1), tf.constant(inH), tf.constant(1)))),
@@ -91,9 +124,10 @@ public final class PosEmbed {
   }
 
   /** {@link #bicubicWeights(int, int)} as graph ops: [out, in] float64. */
-  static Operand<TFloat64> bicubicWeights(Ops tf, int in, Operand<TInt32> out) {
+  static Operand<TFloat64> bicubicWeights(Ops tf, int in, Operand<TInt32> out, Operand<TFloat64> offset) {
     Operand<TFloat64> o = tf.dtypes.cast(tf.range(tf.constant(0), out, tf.constant(1)), TFloat64.class); // [out]
-    Operand<TFloat64> scale = tf.math.div(tf.constant((double) in), tf.dtypes.cast(out, TFloat64.class));
+    Operand<TFloat64> scale = tf.math.div(tf.constant((double) in),
+        tf.math.add(tf.dtypes.cast(out, TFloat64.class), offset));
     Operand<TFloat64> src =
         tf.math.sub(tf.math.mul(tf.math.add(o, tf.constant(0.5)), scale), tf.constant(0.5));
     Operand<TFloat64> floor = tf.math.floor(src);

@@ -24,9 +24,27 @@ public final class VisionTransformer {
 
   /**
    * Sizes of one backbone. {@code nativeGrid} is the patch grid the position embedding is stored
-   * for (global crop size / patch); other grids are resampled from it.
+   * for (global crop size / patch); other grids are resampled from it, with {@code
+   * interpolateOffset} ({@link PosEmbed}: 0 timm / Hugging Face, 0.1 the official DINO / DINOv2 code).
+   * DINOv2's options: {@code registers} extra learned tokens after the CLS token (0: none), and
+   * LayerScale on both residual branches of every block when {@code layerScaleInit} > 0 (its
+   * initial value).
    */
-  public record Dims(int embedDim, int depth, int heads, int mlpHidden, int patch, int nativeGrid) {
+  public record Dims(int embedDim, int depth, int heads, int mlpHidden, int patch, int nativeGrid,
+      double interpolateOffset, int registers, double layerScaleInit) {
+
+    public Dims(int embedDim, int depth, int heads, int mlpHidden, int patch, int nativeGrid) {
+      this(embedDim, depth, heads, mlpHidden, patch, nativeGrid, 0, 0, 0);
+    }
+
+    /** The tokens before the patches: CLS, then the registers. */
+    public int prefixTokens() {
+      return 1 + registers;
+    }
+
+    public boolean layerScale() {
+      return layerScaleInit > 0;
+    }
 
     public static Dims of(DinoConfig.Model m, int imageSize) {
       return new Dims(
@@ -35,7 +53,10 @@ public final class VisionTransformer {
           m.heads(),
           (int) Math.round(m.embedDim() * m.mlpRatio()),
           m.patchSize(),
-          imageSize / m.patchSize());
+          imageSize / m.patchSize(),
+          m.interpolateOffset(),
+          m.registers(),
+          m.layerscaleInit());
     }
 
     public int headDim() {
@@ -90,9 +111,9 @@ public final class VisionTransformer {
   }
 
   /**
-   * Forward outputs: the CLS feature [B, D], all final tokens [B, 1+N, D], the last block's
-   * attention [B, H, 1+N, 1+N], and every block's output tokens before the final norm, one
-   * [B, 1+N, D] per block (the reference's get_intermediate_layers applies the final norm to
+   * Forward outputs: the CLS feature [B, D], all final tokens [B, T, D] (T = P + N: CLS, the R
+   * registers, the N patches; P = 1 + R), the last block's attention [B, H, T, T], and every
+   * block's output tokens before the final norm, one [B, T, D] per block (the reference's get_intermediate_layers applies the final norm to
    * them; the linear probe concatenates the last blocks' normed CLS tokens).
    */
   public record Output(
@@ -112,6 +133,9 @@ public final class VisionTransformer {
     List<ParamSpec> s = new ArrayList<>();
     s.add(ParamSpec.of("cls_token", Init.truncNormal02(), 1, 1, dim));
     s.add(ParamSpec.of("pos_embed", Init.truncNormal02(), 1, 1 + n, dim));
+    if (d.registers() > 0) { // DINOv2: normal(std 1e-6), i.e. ~0, learned from there
+      s.add(ParamSpec.of("register_tokens", new Init.TruncatedNormal(1e-6, -2.0, 2.0), 1, d.registers(), dim));
+    }
     s.add(ParamSpec.of("patch_embed.proj.weight", new Init.Uniform(convBound), p, p, 3, dim));
     s.add(ParamSpec.of("patch_embed.proj.bias", new Init.Uniform(convBound), dim));
     for (int i = 0; i < d.depth(); i++) {
@@ -122,12 +146,18 @@ public final class VisionTransformer {
       s.add(ParamSpec.of(b + "attn.qkv.bias", new Init.Zeros(), 3L * dim));
       s.add(ParamSpec.of(b + "attn.proj.weight", Init.truncNormal02(), dim, dim));
       s.add(ParamSpec.of(b + "attn.proj.bias", new Init.Zeros(), dim));
+      if (d.layerScale()) {
+        s.add(ParamSpec.of(b + "ls1.gamma", new Init.Constant((float) d.layerScaleInit()), dim));
+      }
       s.add(ParamSpec.of(b + "norm2.weight", new Init.Constant(1f), dim));
       s.add(ParamSpec.of(b + "norm2.bias", new Init.Zeros(), dim));
       s.add(ParamSpec.of(b + "mlp.fc1.weight", Init.truncNormal02(), dim, d.mlpHidden()));
       s.add(ParamSpec.of(b + "mlp.fc1.bias", new Init.Zeros(), d.mlpHidden()));
       s.add(ParamSpec.of(b + "mlp.fc2.weight", Init.truncNormal02(), d.mlpHidden(), dim));
       s.add(ParamSpec.of(b + "mlp.fc2.bias", new Init.Zeros(), dim));
+      if (d.layerScale()) {
+        s.add(ParamSpec.of(b + "ls2.gamma", new Init.Constant((float) d.layerScaleInit()), dim));
+      }
     }
     s.add(ParamSpec.of("norm.weight", new Init.Constant(1f), dim));
     s.add(ParamSpec.of("norm.bias", new Init.Zeros(), dim));
@@ -152,7 +182,7 @@ public final class VisionTransformer {
   public static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
     int grid = size / d.patch();
-    TokenShape shape = TokenShape.fixed(grid * grid);
+    TokenShape shape = TokenShape.fixed(grid * grid, d.prefixTokens());
     return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false);
   }
 
@@ -171,7 +201,7 @@ public final class VisionTransformer {
   public static Operand<TFloat32> clsFeature(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
     int grid = size / d.patch();
-    return forward(tf, w, d, images, TokenShape.fixed(grid * grid), positionEmbedding(tf, w.get("pos_embed"), d, grid),
+    return forward(tf, w, d, images, TokenShape.fixed(grid * grid, d.prefixTokens()), positionEmbedding(tf, w.get("pos_embed"), d, grid),
             dropPath, kernels, true)
         .cls();
   }
@@ -209,14 +239,14 @@ public final class VisionTransformer {
     Operand<TInt32> gh = tf.reshape(tf.slice(grid, tf.constant(new int[] {0}), tf.constant(new int[] {1})), tf.constant(new int[0]));
     Operand<TInt32> gw = tf.reshape(tf.slice(grid, tf.constant(new int[] {1}), tf.constant(new int[] {1})), tf.constant(new int[0]));
     Operand<TInt64> patches = tf.dtypes.cast(tf.reshape(tf.math.mul(gh, gw), tf.constant(new int[] {1})), TInt64.class); // [1]
-    TokenShape shape = TokenShape.dynamic(tf, patches);
+    TokenShape shape = TokenShape.dynamic(tf, patches, d.prefixTokens());
     return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, Kernels.STOCK, false);
   }
 
   /**
    * Reshape targets that mention the token count: written as constants in the training graph
    * (exactly the graph trained so far), read from the running tensors in the export graph. In
-   * {@code dims}, {@link #TOKENS} stands for 1 + N and {@link #PATCHES} for N.
+   * {@code dims}, {@link #TOKENS} stands for P + N (P: CLS and registers) and {@link #PATCHES} for N.
    */
   private interface TokenShape {
     long TOKENS = -2;
@@ -224,18 +254,18 @@ public final class VisionTransformer {
 
     Operand<TInt64> of(Ops tf, long... dims);
 
-    static TokenShape fixed(int patches) {
+    static TokenShape fixed(int patches, int prefix) {
       return (tf, dims) -> {
         long[] out = dims.clone();
         for (int i = 0; i < out.length; i++) {
-          out[i] = out[i] == TOKENS ? patches + 1 : out[i] == PATCHES ? patches : out[i];
+          out[i] = out[i] == TOKENS ? patches + prefix : out[i] == PATCHES ? patches : out[i];
         }
         return tf.constant(out);
       };
     }
 
-    static TokenShape dynamic(Ops scope, Operand<TInt64> patches) {
-      Operand<TInt64> tokens = scope.math.add(patches, scope.constant(new long[] {1})); // [1]
+    static TokenShape dynamic(Ops scope, Operand<TInt64> patches, int prefix) {
+      Operand<TInt64> tokens = scope.math.add(patches, scope.constant(new long[] {prefix})); // [1]
       return (tf, dims) -> {
         List<Operand<TInt64>> parts = new ArrayList<>();
         for (long dim : dims) {
@@ -277,6 +307,16 @@ public final class VisionTransformer {
         tf.math.add(tf.math.mul(firstPatch, tf.constant(0f)), w.get("cls_token")); // [B, 1, D]
     Operand<TFloat32> x = tf.concat(List.of(cls, patches), tf.constant(1)); // [B, 1+N, D]
     x = tf.math.add(x, pos); // [B, 1+N, D]
+    if (d.registers() > 0) {
+      // DINOv2: the registers go after the CLS token, AFTER the position embedding (they have none)
+      Operand<TFloat32> firstRows =
+          tf.stopGradient(tf.slice(patches, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1}))); // [B, 1, D]
+      Operand<TFloat32> registers =
+          tf.math.add(tf.math.mul(firstRows, tf.constant(0f)), w.get("register_tokens")); // [B, R, D]
+      Operand<TFloat32> clsRow = tf.slice(x, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})); // [B, 1, D]
+      Operand<TFloat32> patchRows = tf.slice(x, tf.constant(new int[] {0, 1, 0}), tf.constant(new int[] {-1, -1, -1})); // [B, N, D]
+      x = tf.concat(List.of(clsRow, registers, patchRows), tf.constant(1)); // [B, 1+R+N, D]
+    }
 
     Operand<TFloat32> attention = null;
     List<Operand<TFloat32>> blockOutputs = new ArrayList<>();
@@ -288,22 +328,22 @@ public final class VisionTransformer {
     for (int i = 0; i < fullBlocks; i++) {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
-      Operand<TFloat32> h = normalize(bt, x, fused); // [B, 1+N, D]; norm1's affine is in qkv
+      Operand<TFloat32> h = normalize(bt, x, fused); // [B, T, D]; norm1's affine is in qkv
       AttentionOut a = attention(bt, w, b, d, h, shape, kernels);
       attention = a.weights();
-      x = residual(bt, x, a.out(), dim, dim, linear(w, b + "attn.proj"), shape, dropPath, i, fused);
+      x = residual(bt, x, a.out(), dim, dim, layerScaled(bt, w, b, "attn.proj", "ls1", d), shape, dropPath, i, fused);
       x = mlp(bt, w, b, d, x, shape, dropPath, i, fused);
-      blockOutputs.add(x); // [B, 1+N, D]
+      blockOutputs.add(x); // [B, T, D]
     }
     if (clsOnly) {
       int i = d.depth() - 1;
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
-      TokenShape oneToken = TokenShape.fixed(0); // T = 1: the CLS row
-      Operand<TFloat32> h = normalize(bt, x, fused); // [B, 1+N, D]: keys and values need every row
+      TokenShape oneToken = TokenShape.fixed(0, 1); // T = 1: the CLS row
+      Operand<TFloat32> h = normalize(bt, x, fused); // [B, T, D]: keys and values need every row
       Operand<TFloat32> clsOut = clsAttention(bt, w, b, d, h, shape, fused); // [B, 1, D]
       x = bt.slice(x, bt.constant(new int[] {0, 0, 0}), bt.constant(new int[] {-1, 1, -1})); // [B, 1, D]
-      x = residual(bt, x, clsOut, dim, dim, linear(w, b + "attn.proj"), oneToken, dropPath, i, fused);
+      x = residual(bt, x, clsOut, dim, dim, layerScaled(bt, w, b, "attn.proj", "ls1", d), oneToken, dropPath, i, fused);
       x = mlp(bt, w, b, d, x, oneToken, dropPath, i, fused); // [B, 1, D]
       Operand<TFloat32> clsRow = tf.reshape(x, tf.constant(new long[] {-1, dim})); // [B, D]
       return new Output(
@@ -317,7 +357,7 @@ public final class VisionTransformer {
             tf.slice(x, tf.constant(new int[] {0, 0, 0}), tf.constant(new int[] {-1, 1, -1})),
             tf.constant(new long[] {-1, dim})); // [B, D]
     Operand<TFloat32> clsOut = Layers.layerNorm(tf, clsRow, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, D]
-    x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, 1+N, D]
+    x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, T, D]
     return new Output(clsOut, x, attention, List.copyOf(blockOutputs));
   }
 
@@ -341,7 +381,7 @@ public final class VisionTransformer {
       Operand<TFloat32> u = linearTokens(bt, h, shape, dim, d.mlpHidden(), fc1); // [B, T, 4D]
       h = bt.math.mul(u, bt.math.add(bt.math.erf(u), bt.constant(1f))); // [B, T, 4D] = sqrt 2 GELU(z)
     }
-    Layers.Linear fc2 = linear(w, b + "mlp.fc2").inputScaled(bt, invSqrt2);
+    Layers.Linear fc2 = layerScaled(bt, w, b, "mlp.fc2", "ls2", d).inputScaled(bt, invSqrt2);
     return residual(bt, x, h, d.mlpHidden(), dim, fc2, shape, dropPath, d.depth() + i, fused);
   }
 
@@ -351,6 +391,16 @@ public final class VisionTransformer {
 
   private static Layers.Linear linear(Params w, String prefix) {
     return new Layers.Linear(w.get(prefix + ".weight"), w.get(prefix + ".bias"));
+  }
+
+  /**
+   * A residual branch's output layer, times the block's LayerScale gamma [D] when there is one:
+   * gamma (h W + b) = h (W gamma) + b gamma, folded into the small weight, so LayerScale costs no
+   * pass over the activations and the fused residual op stays as it is.
+   */
+  private static Layers.Linear layerScaled(Ops bt, Params w, String b, String layer, String ls, Dims d) {
+    Layers.Linear l = linear(w, b + layer);
+    return d.layerScale() ? l.scaled(bt, w.get(b + ls + ".gamma")) : l;
   }
 
   /** {@link Layers#linearTokens} with the token count from {@code shape}: [B, T, in] -> [B, T, out]. */
@@ -378,7 +428,7 @@ public final class VisionTransformer {
         tf.reshape(
             tf.slice(posEmbed, tf.constant(new int[] {0, 1, 0}), tf.constant(new int[] {1, g0 * g0, dim})),
             tf.constant(new long[] {g0 * g0, dim})); // [N0, D]
-    float[] m = PosEmbed.gridMatrix(g0, g0, grid, grid); // [N, N0]
+    float[] m = PosEmbed.gridMatrix(g0, g0, grid, grid, d.interpolateOffset()); // [N, N0]
     Operand<TFloat32> matrix =
         tf.constant(
             org.tensorflow.ndarray.Shape.of(grid * grid, g0 * g0),
@@ -405,7 +455,7 @@ public final class VisionTransformer {
         tf.reshape(
             tf.slice(posEmbed, tf.constant(new int[] {0, 1, 0}), tf.constant(new int[] {1, g0 * g0, dim})),
             tf.constant(new long[] {g0 * g0, dim})); // [N0, D]
-    Operand<TFloat32> matrix = PosEmbed.gridMatrix(tf, g0, g0, gh, gw); // [gh*gw, N0]
+    Operand<TFloat32> matrix = PosEmbed.gridMatrix(tf, g0, g0, gh, gw, d.interpolateOffset()); // [gh*gw, N0]
     Operand<TFloat32> resampled =
         tf.reshape(tf.linalg.matMul(matrix, patchPos), tf.constant(new long[] {1, -1, dim})); // [1, N, D]
     return tf.concat(List.of(clsPos, resampled), tf.constant(1)); // [1, 1+N, D]

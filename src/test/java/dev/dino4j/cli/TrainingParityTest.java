@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Training parity with the official DINO step (docs/parity.md): the 64 steps of configs/parity.yaml
@@ -31,14 +31,6 @@ class TrainingParityTest {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private static String python() throws Exception {
-    Process p = new ProcessBuilder("scripts/python-venv.sh").redirectError(ProcessBuilder.Redirect.INHERIT).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-    assertTrue(p.waitFor(30, TimeUnit.MINUTES), "venv set-up timed out");
-    assertEquals(0, p.exitValue(), "scripts/python-venv.sh failed (offline wheel mirror reachable?)");
-    return out.substring(out.lastIndexOf('\n') + 1);
-  }
-
   /** Runs parity_torch.py; returns its exit code (compare exits 1 when the verdict fails). */
   private static int runPython(String python, String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of(python, "src/python/parity_torch.py"));
@@ -50,26 +42,43 @@ class TrainingParityTest {
     return p.exitValue();
   }
 
-  @ParameterizedTest(name = "train.kernels {0}")
-  @ValueSource(strings = {"auto", "stock"})
-  void dino4jTrainsAsTheOfficialPyTorchStep(String kernels, @TempDir Path dir) throws Exception {
+  /**
+   * The official DINO step with either kernel choice; and DINOv2's objectives (KoLeo, Sinkhorn-Knopp
+   * centering instead of the center) against the DINOv2 code's way of computing them.
+   */
+  @ParameterizedTest(name = "train.kernels {0} {1}")
+  @CsvSource({"auto, dino", "stock, dino", "auto, dinov2"})
+  void dino4jTrainsAsTheOfficialPyTorchStep(String kernels, String objectives, @TempDir Path dir) throws Exception {
     Path dump = dir.resolve("dump");
-    WeightsCommandsTest.Run run =
-        WeightsCommandsTest.cli("parity-dump", "--config", "configs/parity.yaml", "--out", dump.toString(),
-            "--set", "train.kernels=" + kernels);
+    List<String> args = new ArrayList<>(List.of("parity-dump", "--config", "configs/parity.yaml", "--out",
+        dump.toString(), "--set", "train.kernels=" + kernels));
+    if (objectives.equals("dinov2")) {
+      args.addAll(List.of("--set", "loss.koleo_weight=0.1", "--set", "loss.centering=sinkhorn"));
+    }
+    WeightsCommandsTest.Run run = WeightsCommandsTest.cli(args.toArray(String[]::new));
     assertEquals(0, run.code(), "parity-dump failed:\n" + run.err());
     String log = Files.readString(dump.resolve("run").resolve("train.log"));
     // auto must really be the fused kernels here (what users of this machine get), stock TF's ops
     String expected = kernels.equals("stock") || !FusedKernels.available() ? "TF's stock ops" : "fused kernels (";
     assertTrue(log.contains(expected), "train.log does not say " + expected);
 
-    String py = python();
+    String py = WeightsInteropTest.python();
     assertEquals(0, runPython(py, "train", "--dump", dump.toString(), "--dtype", "float32"), "float32 replay failed");
     assertEquals(0, runPython(py, "train", "--dump", dump.toString(), "--dtype", "float64"), "float64 replay failed");
     int code = runPython(py, "compare", "--dump", dump.toString());
     JsonNode r = JSON.readTree(dump.resolve("parity-result.json").toFile());
 
     assertTrue(r.get("steps").asInt() >= 60, "steps " + r.get("steps"));
+    if (objectives.equals("dinov2")) {
+      JsonNode k = r.get("koleo");
+      assertFalse(k.isNull(), "the replay computed no KoLeo term");
+      assertTrue(k.get("dino4j_vs_torch32").asDouble()
+              <= Math.max(r.get("factor").asDouble() * k.get("torch32_vs_torch64").asDouble(), r.get("floor").asDouble()),
+          "per-step KoLeo: dino4j vs torch32 " + k.get("dino4j_vs_torch32") + ", torch32 vs torch64 "
+              + k.get("torch32_vs_torch64"));
+    } else {
+      assertTrue(r.get("koleo").isNull());
+    }
     JsonNode loss = r.get("loss");
     double factor = r.get("factor").asDouble();
     double floor = r.get("floor").asDouble();

@@ -54,7 +54,8 @@ class WeightsInteropTest {
   static final int[] SIZES = {16, 24, 12};
   static final double TOL = 1e-4;
 
-  private static String python() throws Exception {
+  /** The venv's python (scripts/python-venv.sh makes it on first use); shared by the interop and parity tests. */
+  static String python() throws Exception {
     Process p = new ProcessBuilder("scripts/python-venv.sh").redirectError(ProcessBuilder.Redirect.INHERIT).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
     assertTrue(p.waitFor(30, TimeUnit.MINUTES), "venv set-up timed out");
@@ -211,11 +212,53 @@ class WeightsInteropTest {
       check("export official --backbone-only (VisionTransformer) -> CLS", s, teacher.get(s)[0], pb.get("cls_" + s));
       check("export hf --backbone-only (ViTModel) -> CLS vs dino4j", s, hf.get(s)[0], ph.get("cls_" + s));
     }
-    // not asserted, documented: the official DINO code resamples pos_embed with a nudged scale factor
+    // the official DINO code resamples pos_embed with a nudged scale factor: what the size arithmetic
+    // moves (documented), and model.interpolate_offset 0.1 reproducing the official features (asserted)
+    Path offsetRun = tmp.resolve("offset-run");
+    cliOk("import", tmp.resolve("official.safetensors").toString(), "--config", config, "--output", offsetRun.toString(),
+        "--set", "model.interpolate_offset=0.1");
+    Map<Integer, float[][]> offset = forward(offsetRun, ref, false);
     for (int s : SIZES) {
       report.add(String.format(Locale.ROOT, "%-58s size %2d: max |diff| %.2e",
           "official DINO interpolate (scale_factor+0.1) vs size=", s, maxDiff(teacher.get(s)[0], pf.get("dino_cls_" + s))));
+      check("model.interpolate_offset 0.1 -> dino4j CLS vs official DINO", s, offset.get(s)[0], pf.get("dino_cls_" + s));
     }
+    assertTrue(maxDiff(teacher.get(SIZES[2])[0], pf.get("dino_cls_" + SIZES[2])) > 100 * TOL,
+        "the two resampling rules must differ off the native size, or the check above proves nothing");
+
+    // ---- DINOv2: Hugging Face Dinov2Model (LayerScale) and Dinov2WithRegistersModel (+ 2 registers) ----
+    Path v2Run = tmp.resolve("dinov2-run");
+    cliOk("import", tmp.resolve("dinov2.safetensors").toString(), "--config", config, "--output", v2Run.toString(),
+        "--backbone-only", "--set", "model.layerscale_init=1e-5");
+    Path regRun = tmp.resolve("dinov2reg-run");
+    cliOk("import", tmp.resolve("dinov2reg.safetensors").toString(), "--config", config, "--output", regRun.toString(),
+        "--backbone-only", "--set", "model.layerscale_init=1e-5", "--set", "model.registers=2");
+    Map<Integer, float[][]> v2 = forward(v2Run, ref, false);
+    Map<Integer, float[][]> reg = forward(regRun, ref, false);
+    for (int s : SIZES) {
+      check("import hf Dinov2Model -> dino4j CLS vs Dinov2Model", s, v2.get(s)[0], ref.get("dinov2_cls_" + s));
+    }
+    // Dinov2WithRegistersModel resamples pos_embed with antialias=True (PIL's a = -0.5 cubic, support
+    // widened when shrinking), which dino4j does not implement: asserted at the native size, reported elsewhere
+    check("import hf Dinov2WithRegisters -> dino4j CLS", SIZES[0], reg.get(SIZES[0])[0], ref.get("dinov2reg_cls_" + SIZES[0]));
+    for (int i = 1; i < SIZES.length; i++) {
+      report.add(String.format(Locale.ROOT, "%-58s size %2d: max |diff| %.2e", "Dinov2WithRegisters (antialiased resampling) vs dino4j",
+          SIZES[i], maxDiff(reg.get(SIZES[i])[0], ref.get("dinov2reg_cls_" + SIZES[i]))));
+    }
+    Path v2Out = tmp.resolve("export-dinov2.safetensors");
+    Path regOut = tmp.resolve("export-dinov2reg.safetensors");
+    cliOk("export-weights", v2Run.toString(), "--output", v2Out.toString(), "--backbone-only", "--naming", "hf-dinov2");
+    cliOk("export-weights", regRun.toString(), "--output", regOut.toString(), "--backbone-only", "--naming", "hf-dinov2");
+    Path v2Check = tmp.resolve("check-dinov2.safetensors");
+    Path regCheck = tmp.resolve("check-dinov2reg.safetensors");
+    runPython(python, "check", "--inputs", in, "--job", "dinov2:" + v2Out + ":" + v2Check,
+        "--job", "dinov2reg:" + regOut + ":" + regCheck);
+    Map<String, Weights.Tensor> p2 = read(v2Check);
+    Map<String, Weights.Tensor> pr = read(regCheck);
+    for (int s : SIZES) {
+      check("export hf-dinov2 (Dinov2Model) -> PyTorch CLS vs dino4j", s, v2.get(s)[0], p2.get("cls_" + s));
+    }
+    check("export hf-dinov2 (Dinov2WithRegisters) -> PyTorch CLS", SIZES[0], reg.get(SIZES[0])[0], pr.get("cls_" + SIZES[0]));
     report.forEach(System.out::println);
   }
 }

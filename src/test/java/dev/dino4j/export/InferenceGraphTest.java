@@ -32,10 +32,11 @@ class InferenceGraphTest {
       Placeholder<TInt32> oh = tf.placeholder(TInt32.class);
       Placeholder<TInt32> ow = tf.placeholder(TInt32.class);
       int[][] cases = {{2, 2}, {4, 4}, {4, 3}, {7, 5}, {14, 14}};
+      for (double offset : new double[] {0, 0.1}) { // model.interpolate_offset: size arithmetic, official DINO
       for (int[] in : cases) {
-        Operand<TFloat32> m = PosEmbed.gridMatrix(tf, in[0], in[1], oh, ow);
+        Operand<TFloat32> m = PosEmbed.gridMatrix(tf, in[0], in[1], oh, ow, offset);
         for (int[] out : new int[][] {{in[0], in[1]}, {1, 1}, {3, 5}, {8, 8}, {5, 2}, {16, 13}}) {
-          float[] expected = PosEmbed.gridMatrix(in[0], in[1], out[0], out[1]);
+          float[] expected = PosEmbed.gridMatrix(in[0], in[1], out[0], out[1], offset);
           try (TInt32 a = TInt32.scalarOf(out[0]); TInt32 b = TInt32.scalarOf(out[1]);
               Result r = s.runner().feed(oh, a).feed(ow, b).fetch(m).run()) {
             TFloat32 t = (TFloat32) r.get(0);
@@ -43,9 +44,11 @@ class InferenceGraphTest {
             float[] got = new float[expected.length];
             t.copyTo(DataBuffers.of(got, false, false));
             // exactly the same float64 arithmetic, one cast to float32
-            assertArrayEquals(expected, got, 0f, java.util.Arrays.toString(in) + " -> " + java.util.Arrays.toString(out));
+            assertArrayEquals(expected, got, 0f,
+                java.util.Arrays.toString(in) + " -> " + java.util.Arrays.toString(out) + ", offset " + offset);
           }
         }
+      }
       }
     }
   }

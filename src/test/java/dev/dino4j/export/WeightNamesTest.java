@@ -172,6 +172,49 @@ class WeightNamesTest {
     assertTrue(e.getMessage().contains("backbone only"), e.getMessage());
   }
 
+  /** {@link #config()} with DINOv2's options: 2 registers and LayerScale. */
+  static DinoConfig dinov2Config() {
+    return ConfigLoader.fromYaml("", List.of("model.arch=custom", "model.patch_size=2", "model.embed_dim=8",
+        "model.depth=2", "model.heads=2", "augment.global_size=6", "augment.local_size=4", "head.out_dim=10",
+        "head.hidden_dim=12", "head.bottleneck_dim=4", "head.layers=3", "model.registers=2",
+        "model.layerscale_init=1e-5"));
+  }
+
+  @Test
+  void dinov2RegistersAndLayerScaleMapBothWays() {
+    Weights w = random(dinov2Config(), 11);
+    assertTrue(w.has("register_tokens") && w.has("blocks.1.ls2.gamma"), w.all().keySet().toString());
+    // official DINOv2 names: as dino4j's, bare for a backbone; the mask token is skipped on import
+    Map<String, Weights.Tensor> official = new LinkedHashMap<>(WeightNames.fromDino(backbone(w), WeightNames.Naming.OFFICIAL));
+    assertArrayEquals(new long[] {1, 2, DIM}, official.get("register_tokens").shape());
+    assertTrue(official.containsKey("blocks.0.ls1.gamma"));
+    official.put("mask_token", new Weights.Tensor(new long[] {1, DIM}, new float[DIM]));
+    WeightNames.Mapped back = WeightNames.toDino(official, null);
+    assertEquals(List.of(), back.problems());
+    assertSame(backbone(w), back.weights());
+    assertTrue(back.skipped().get(0).startsWith("mask_token"), back.skipped().toString());
+    // Hugging Face Dinov2WithRegistersModel (transformers 5.x) names, and 4.x names on import
+    Map<String, Weights.Tensor> hf = WeightNames.fromDino(backbone(w), WeightNames.Naming.HF_DINOV2);
+    for (String n : List.of("embeddings.register_tokens", "embeddings.mask_token", "encoder.layer.1.norm1.weight",
+        "encoder.layer.1.attention.q_proj.weight", "encoder.layer.1.attention.o_proj.bias",
+        "encoder.layer.1.layer_scale1.lambda1", "encoder.layer.1.layer_scale2.lambda1", "encoder.layer.0.mlp.fc2.weight")) {
+      assertTrue(hf.containsKey(n), n + " not in " + hf.keySet());
+    }
+    assertArrayEquals(w.get("blocks.1.ls2.gamma").values(), hf.get("encoder.layer.1.layer_scale2.lambda1").values(), 0f);
+    WeightNames.Mapped fromHf = WeightNames.toDino(hf, null);
+    assertEquals(List.of(), fromHf.problems());
+    assertSame(backbone(w), fromHf.weights());
+    Map<String, Weights.Tensor> legacy = new LinkedHashMap<>();
+    hf.forEach((n, t) -> legacy.put(n.replace("attention.q_proj", "attention.attention.query")
+        .replace("attention.k_proj", "attention.attention.key").replace("attention.v_proj", "attention.attention.value")
+        .replace("attention.o_proj", "attention.output.dense"), t));
+    assertSame(backbone(w), WeightNames.toDino(legacy, null).weights());
+    // ViTModel has neither: a clear error instead of a file that silently loses them
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> WeightNames.fromDino(backbone(w), WeightNames.Naming.HF));
+    assertTrue(e.getMessage().contains("hf-dinov2"), e.getMessage());
+  }
+
   @Test
   void unknownIncompleteAndMisShapedTensorsAreAllListed() {
     Weights w = backbone(random(config(), 6));

@@ -53,4 +53,27 @@ class PosEmbedTest {
     // output 2 samples x = 0.75: taps -1..2, the -1 tap clamped onto pixel 0
     assertArrayEquals(new double[] {-0.03515625 + 0.26171875, 0.87890625, -0.10546875, 0}, w[2], 1e-12);
   }
+
+  @Test
+  void theOfficialOffsetSamplesAtTheNudgedScaleAndNotAtTheNativeGrid() {
+    // PyTorch's scale_factor = (out + 0.1) / in maps output o to (o + 0.5) * in / (out + 0.1) - 0.5:
+    // 4 -> 8, output 3 samples 3.5 * 4 / 8.1 - 0.5 = 1.2284 (t = 0.2284 past pixel 1), not 1.25
+    double[][] w = PosEmbed.bicubicWeights(4, 8, 0.1);
+    double t = 3.5 * 4 / 8.1 - 0.5 - 1;
+    double a = -0.75;
+    double near = ((a + 2) * t - (a + 3)) * t * t + 1; // Keys' kernel at distance t from pixel 1
+    assertEquals(near, w[3][1], 1e-12);
+    assertNotEquals(PosEmbed.bicubicWeights(4, 8)[3][1], w[3][1], 1e-3);
+    // the native grid is not resampled, offset or not
+    float[] m = PosEmbed.gridMatrix(6, 6, 6, 6, 0.1);
+    for (int r = 0; r < 36; r++) {
+      for (int c = 0; c < 36; c++) {
+        assertEquals(r == c ? 1f : 0f, m[r * 36 + c], 0f);
+      }
+    }
+    // and any other grid is: every row still sums to 1
+    for (double[] row : PosEmbed.bicubicWeights(14, 9, 0.1)) {
+      assertEquals(1.0, java.util.Arrays.stream(row).sum(), 1e-12);
+    }
+  }
 }

@@ -67,10 +67,16 @@ class VisionTransformerTest {
    * The training step's CLS-only last block has the full forward's value and gradient for every
    * parameter, with stochastic depth on (the same masks), with TF's ops and with the fused kernels.
    */
-  @Test
-  void clsFeatureHasTheFullForwardsValueAndGradients() {
-    VisionTransformer.Dims d = new VisionTransformer.Dims(DIM, 3, HEADS, 4 * DIM, PATCH, IMAGE / PATCH);
+  @org.junit.jupiter.params.ParameterizedTest(name = "registers {0}, LayerScale {1}")
+  @org.junit.jupiter.params.provider.CsvSource({"0, 0", "2, 0.5"})
+  void clsFeatureHasTheFullForwardsValueAndGradients(int registers, double layerScale) {
+    // also with DINOv2's registers (keys and values of the CLS-only block include them) and
+    // LayerScale (folded into attn.proj and fc2); all weights are random below, the gammas too
+    VisionTransformer.Dims d =
+        new VisionTransformer.Dims(DIM, 3, HEADS, 4 * DIM, PATCH, IMAGE / PATCH, 0, registers, layerScale);
     List<ParamSpec> specs = VisionTransformer.params(d);
+    assertEquals(registers > 0, specs.stream().anyMatch(q -> q.name().equals("register_tokens")));
+    assertEquals(layerScale > 0, specs.stream().anyMatch(q -> q.name().endsWith("ls2.gamma")));
     Random rng = new Random(5);
     int batch = 4;
     int size = 12; // 3 x 3 patches, resampled position embedding

@@ -32,9 +32,54 @@ import org.junit.jupiter.params.provider.ValueSource;
 class DistributedTrainerTest {
 
   static DinoConfig config(Path dir, int epochs, int steps, int batch) {
+    return config(dir, epochs, steps, batch, TestConfigs.tiny(2, 0.1, 3.0, dir.toString()).loss());
+  }
+
+  static DinoConfig config(Path dir, int epochs, int steps, int batch, DinoConfig.Loss loss) {
     DinoConfig c = TestConfigs.tiny(2, 0.1, 3.0, dir.toString());
-    return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
+    return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), loss, c.optim(),
         new DinoConfig.Train(epochs, batch, 42, steps, dir.toString(), 1, 0, "fp32", 1, 1, "auto"), c.eval());
+  }
+
+  @Test
+  void twoWorkersWithSinkhornCenteringTrainLikeOne(@TempDir Path tmp) throws Exception {
+    // Sinkhorn-Knopp normalises over the GLOBAL batch: its sums and its max shift are all-reduced, so
+    // two workers with half batches must give one worker's steps. (KoLeo is per worker, as per GPU
+    // in DINOv2, so it is left out of the equivalence.)
+    DinoConfig.Loss l = TestConfigs.tiny(2, 0.1, 3.0, "unused").loss();
+    DinoConfig.Loss sk = new DinoConfig.Loss(l.studentTemp(), l.teacherTemp(), l.warmupTeacherTemp(),
+        l.warmupTeacherTempEpochs(), l.centerMomentum(), 0.0, "sinkhorn", 3);
+    Path one = tmp.resolve("one");
+    new Trainer(config(one, 2, 2, 8, sk), new TrainerTest.Synthetic(24, Integer.MAX_VALUE)).run();
+    Path two = tmp.resolve("two");
+    List<Trainer> workers = new ArrayList<>();
+    for (Cluster c : ClusterTest.loopback(2, 60)) {
+      workers.add(new Trainer(config(two, 2, 2, 8, sk), new TrainerTest.Synthetic(24, Integer.MAX_VALUE), c));
+    }
+    runCluster(workers);
+    List<double[]> a = losses(one);
+    List<double[]> b = losses(two);
+    assertEquals(4, a.size());
+    assertEquals(a.size(), b.size());
+    double maxLoss = 0;
+    for (int i = 0; i < a.size(); i++) {
+      maxLoss = Math.max(maxLoss, Math.abs(a.get(i)[1] - b.get(i)[1]));
+    }
+    double maxWeight = 0;
+    DinoConfig cfg = config(one, 2, 2, 8, sk);
+    Weights wa = CheckpointWeights.read(new Checkpoints(one).latest().orElseThrow(), cfg, "student");
+    Weights wb = CheckpointWeights.read(new Checkpoints(two).latest().orElseThrow(), cfg, "student");
+    for (var e : wa.all().entrySet()) {
+      float[] x = e.getValue().values();
+      float[] y = wb.get(e.getKey()).values();
+      for (int j = 0; j < x.length; j++) {
+        maxWeight = Math.max(maxWeight, Math.abs(x[j] - y[j]));
+      }
+    }
+    System.out.printf("Sinkhorn centering, 2 x B/2 vs 1 x B: max |loss diff| %.3g, max |weight diff| %.3g%n",
+        maxLoss, maxWeight);
+    assertTrue(maxLoss < 1e-5, "losses differ by " + maxLoss);
+    assertTrue(maxWeight < 1e-5, "weights differ by " + maxWeight);
   }
 
   /** Logged (step, loss) pairs of a run directory. */
