@@ -53,9 +53,12 @@ class InferenceGraphTest {
     }
   }
 
-  @Test
-  void exportForwardEqualsTheTrainingForwardAtSeveralSizes(@TempDir Path tmp) {
-    DinoConfig cfg = ExportFixtures.tiny(tmp);
+  @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"DINO", "DINOv2: 2 registers, LayerScale, offset 0.1"})
+  void exportForwardEqualsTheTrainingForwardAtSeveralSizes(String model, @TempDir Path tmp) {
+    // with registers, the signatures' patch tokens and attention must leave out CLS and the registers
+    DinoConfig cfg = model.equals("DINO") ? ExportFixtures.tiny(tmp)
+        : ExportFixtures.tiny(tmp, "model.registers=2", "model.layerscale_init=0.5", "model.interpolate_offset=0.1");
     Weights w = ExportFixtures.backbone(cfg, ExportFixtures.randomWeights(cfg, 7));
     try (Graph g = new Graph()) {
       InferenceGraph ig = new InferenceGraph(g, cfg, "teacher");
@@ -99,17 +102,19 @@ class InferenceGraphTest {
             float[] attn = values(exp.get(2));
             assertEquals(Shape.of(n, d.embedDim()), ((TFloat32) got.get(0)).shape());
             assertMaxDiff(cls, values(got.get(0)), 1e-5, "embedding at " + size);
-            int t = grid * grid + 1;
-            assertEquals(Shape.of(n, grid * grid, d.embedDim()), ((TFloat32) got.get(1)).shape());
-            float[] patches = new float[n * (t - 1) * d.embedDim()];
+            int pre = d.prefixTokens(); // CLS + registers
+            int t = grid * grid + pre;
+            int np = grid * grid;
+            assertEquals(Shape.of(n, np, d.embedDim()), ((TFloat32) got.get(1)).shape());
+            float[] patches = new float[n * np * d.embedDim()];
             for (int b = 0; b < n; b++) {
-              System.arraycopy(tokens, (b * t + 1) * d.embedDim(), patches, b * (t - 1) * d.embedDim(), (t - 1) * d.embedDim());
+              System.arraycopy(tokens, (b * t + pre) * d.embedDim(), patches, b * np * d.embedDim(), np * d.embedDim());
             }
             assertMaxDiff(patches, values(got.get(1)), 1e-5, "patch tokens at " + size);
             assertEquals(Shape.of(n, d.heads(), grid, grid), ((TFloat32) got.get(2)).shape());
-            float[] clsAttn = new float[n * d.heads() * (t - 1)];
+            float[] clsAttn = new float[n * d.heads() * np];
             for (int bh = 0; bh < n * d.heads(); bh++) {
-              System.arraycopy(attn, bh * t * t + 1, clsAttn, bh * (t - 1), t - 1);
+              System.arraycopy(attn, bh * t * t + pre, clsAttn, bh * np, np);
             }
             assertMaxDiff(clsAttn, values(got.get(2)), 1e-6, "attention at " + size);
           }

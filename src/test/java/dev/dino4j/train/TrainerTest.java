@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.data.Image;
 import dev.dino4j.data.ImageDataset;
+import dev.dino4j.model.Weights;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -106,6 +107,55 @@ class TrainerTest {
     assertEquals(losses(straight), losses(resumed));
   }
 
+  /** {@link #config} with every DINOv2 option on: 2 registers, LayerScale, KoLeo, Sinkhorn-Knopp. */
+  private static DinoConfig dinov2(Path dir, int epochs, int steps, String precision) {
+    DinoConfig c = config(dir, epochs, steps);
+    DinoConfig.Model m = c.model();
+    DinoConfig.Loss l = c.loss();
+    DinoConfig.Train t = c.train();
+    return new DinoConfig(c.data(), c.augment(),
+        new DinoConfig.Model(m.arch(), m.patchSize(), m.embedDim(), m.depth(), m.heads(), m.mlpRatio(), m.dropPathRate(),
+            0.1, 2, 1e-5),
+        c.head(),
+        new DinoConfig.Loss(l.studentTemp(), l.teacherTemp(), l.warmupTeacherTemp(), l.warmupTeacherTempEpochs(),
+            l.centerMomentum(), 0.1, "sinkhorn", 3),
+        c.optim(),
+        new DinoConfig.Train(t.epochs(), t.batchSize(), t.seed(), t.stepsPerEpoch(), t.outputDir(), t.logEvery(),
+            t.saveEvery(), precision, t.threads(), t.towers(), t.kernels()),
+        c.eval());
+  }
+
+  @Test
+  void withTheDinov2OptionsResumeIsBitIdenticalAndBf16Tracks(@TempDir Path tmp) throws IOException {
+    Path straight = tmp.resolve("straight");
+    Trainer.Outcome a = new Trainer(dinov2(straight, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
+    assertEquals(4, a.globalStep());
+    Path resumed = tmp.resolve("resumed");
+    Trainer first = new Trainer(dinov2(resumed, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE));
+    first.requestStop();
+    assertEquals(1, first.run().globalStep());
+    Trainer.Outcome b = new Trainer(dinov2(resumed, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
+    assertEquals(a.lastLoss(), b.lastLoss(), 0f);
+    Path ca = new Checkpoints(straight).latest().orElseThrow();
+    Path cb = new Checkpoints(resumed).latest().orElseThrow();
+    // the registers and LayerScale gammas are in the checkpoint, with everything else, bit for bit
+    assertArrayEquals(Files.readAllBytes(ca.resolve("vars.data-00000-of-00001")),
+        Files.readAllBytes(cb.resolve("vars.data-00000-of-00001")));
+    Weights w = CheckpointWeights.read(ca, dinov2(straight, 2, 2, "fp32"), "student");
+    assertTrue(w.has("register_tokens") && w.has("blocks.1.ls2.gamma"), w.all().keySet().toString());
+    assertTrue(Files.readString(straight.resolve("metrics.jsonl")).contains("\"koleo\""), "koleo is logged");
+    if (SessionOptions.bf16Supported()) { // bf16 compute: the same losses to bf16's rounding (~1%)
+      Path half = tmp.resolve("bf16");
+      new Trainer(dinov2(half, 2, 2, "bf16"), new Synthetic(16, Integer.MAX_VALUE)).run();
+      List<Double> l32 = lossValues(straight);
+      List<Double> l16 = lossValues(half);
+      assertEquals(l32.size(), l16.size());
+      for (int i = 0; i < l32.size(); i++) {
+        assertEquals(l32.get(i), l16.get(i), 0.03 * Math.abs(l32.get(i)), "bf16 step " + i + ": " + l16 + " vs " + l32);
+      }
+    }
+  }
+
   @Test
   void nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint(@TempDir Path tmp) throws IOException {
     Path dir = tmp.resolve("run");
@@ -175,6 +225,16 @@ class TrainerTest {
     List<JsonNode> out = new ArrayList<>();
     for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"))) {
       out.add(om.readTree(line));
+    }
+    return out;
+  }
+
+  private static List<Double> lossValues(Path dir) throws IOException {
+    List<Double> out = new ArrayList<>();
+    for (JsonNode n : metricLines(dir)) {
+      if (n.has("loss")) {
+        out.add(n.get("loss").asDouble());
+      }
     }
     return out;
   }
