@@ -24,6 +24,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -531,11 +532,19 @@ public final class Trainer {
 
   /** A TF error during a collective step, as a message that says what to do. */
   private WorkerLostException lost(String when, RuntimeException e, double timeout, String key) {
+    // a collective cannot tell which peer failed; with two workers it can only be the other one
+    List<String> others = new ArrayList<>();
+    for (int t = 0; t < cluster.size(); t++) {
+      if (t != cluster.task()) {
+        others.add(cluster.describe(t));
+      }
+    }
+    String other = others.size() == 1 ? others.get(0) : "one of " + String.join(", ", others);
     return new WorkerLostException(String.format(Locale.ROOT,
-        "%s of %d stopped at %s: %s%nAnother worker died, is unreachable, failed, or did not reach the same step within "
-            + "%.0f s (cluster %s); every worker stops. Restart all %d workers with the same command: they resume from "
-            + "the chief's last checkpoint%s.",
-        cluster.describe(cluster.task()), cluster.size(), when, firstLine(e.getMessage()), timeout, key, cluster.size(),
+        "%s of %d stopped at %s: %s%nAnother worker (%s) died, is unreachable, failed, or did not reach the same step "
+            + "within %.0f s (cluster %s); every worker stops. Restart all %d workers with the same command: they resume "
+            + "from the chief's last checkpoint%s.",
+        cluster.describe(cluster.task()), cluster.size(), when, firstLine(e.getMessage()), other, timeout, key, cluster.size(),
         cluster.chief() ? new Checkpoints(runDir).latest().map(p -> " (" + p + ")").orElse(" (none yet: from the start)") : ""),
         e);
   }
