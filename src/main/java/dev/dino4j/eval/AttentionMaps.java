@@ -92,8 +92,25 @@ public final class AttentionMaps {
     int cell = size / m.grid(); // patch side, px
     BufferedImage img = rgb(view, size, scale);
     written.add(png(dir.resolve("image.png"), img));
-    BufferedImage summary = new BufferedImage(side * (1 + m.heads()), side * 2, BufferedImage.TYPE_INT_RGB);
-    summary.getGraphics().drawImage(img, 0, 0, null);
+    // a header row names the columns; the empty cell under the input says what the rows are
+    int header = 22;
+    BufferedImage summary = new BufferedImage(side * (1 + m.heads()), header + side * 2, BufferedImage.TYPE_INT_RGB);
+    java.awt.Graphics2D g = summary.createGraphics();
+    g.setRenderingHint(java.awt.RenderingHints.KEY_TEXT_ANTIALIASING, java.awt.RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+    g.setFont(new java.awt.Font(java.awt.Font.SANS_SERIF, java.awt.Font.PLAIN, 13));
+    g.setColor(java.awt.Color.WHITE);
+    g.drawString("input", 6, 16);
+    for (int h = 0; h < m.heads(); h++) {
+      g.drawString("head " + (h + 1), side * (1 + h) + 6, 16);
+    }
+    g.drawImage(img, 0, header, null);
+    int textY = header + side + 18;
+    String[] legend = {"top: CLS attention", "over the image;", "bottom: the patches",
+        String.format(Locale.ROOT, "with %.0f%% of it", 100 * keep)};
+    for (String line : legend) {
+      g.drawString(line, 6, textY);
+      textY += 17;
+    }
     for (int h = 0; h < m.heads(); h++) {
       float[] map = m.head(h);
       float lo = Float.MAX_VALUE;
@@ -123,9 +140,10 @@ public final class AttentionMaps {
       written.add(png(dir.resolve("attn-" + tag + ".png"), heat));
       written.add(png(dir.resolve("overlay-" + tag + ".png"), overlay));
       written.add(png(dir.resolve("mask-" + tag + ".png"), masked));
-      summary.getGraphics().drawImage(overlay, side * (1 + h), 0, null);
-      summary.getGraphics().drawImage(masked, side * (1 + h), side, null);
+      g.drawImage(overlay, side * (1 + h), header, null);
+      g.drawImage(masked, side * (1 + h), header + side, null);
     }
+    g.dispose();
     written.add(png(dir.resolve("summary.png"), summary));
     Path npy = dir.resolve("attention.npy");
     Npy.write(npy, m.maps(), m.heads(), m.grid(), m.grid());

@@ -151,6 +151,34 @@ class FeatureExtractorTest {
   }
 
   @Test
+  void withRegistersTheAttentionMapsCoverThePatchesOnly() {
+    DinoConfig cfg = dev.dino4j.config.ConfigLoader.fromYaml(dev.dino4j.config.ConfigLoader.toYaml(CFG),
+        List.of("model.registers=3", "model.layerscale_init=1e-5"));
+    Weights w = Backbones.randomInit(cfg).weights();
+    int size = 16;
+    int n = (size / 4) * (size / 4);
+    try (FeatureExtractor fx = new FeatureExtractor(cfg, w, FeatureExtractor.Pooling.CLS, size)) {
+      float[] raw = fx.lastAttention(images(2, size, 5), 2); // [B, H, N]: not the CLS or register columns
+      assertEquals(2 * 2 * n, raw.length);
+      for (int row = 0; row < 4; row++) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+          sum += raw[row * n + i];
+        }
+        // the CLS query also attends to itself and the 3 registers: the patches get less than all of it
+        assertTrue(sum > 0.2 && sum < 1 - 1e-4, "row " + row + ": " + sum);
+      }
+      AttentionMaps.Maps m = AttentionMaps.compute(fx, images(1, size, 6));
+      assertEquals(size / 4, m.grid());
+      double total = 0;
+      for (float v : m.head(0)) {
+        total += v;
+      }
+      assertEquals(1.0, total, 1e-5, "the map is renormalised over the patches");
+    }
+  }
+
+  @Test
   void maskThresholdIsChecked() {
     assertThrows(IllegalArgumentException.class, () -> AttentionMaps.mask(new float[] {1f}, 0));
     assertArrayEquals(new boolean[] {false, true, true}, AttentionMaps.mask(new float[] {0.1f, 0.3f, 0.6f}, 0.85));
