@@ -14,6 +14,7 @@ BENCH_ROUNDS ?= 1
 ACCURACY_RUN ?= runs/accuracy
 PARITY_OUT ?= runs/parity
 PARITY_ARGS ?=
+FUZZ_SECONDS ?= 60
 MVN ?= mvn -B -q
 MVN_TEST ?= mvn -B -ntp -Dstyle.color=never
 JAVA_OPTS ?= -Xmx8g
@@ -24,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 SOURCES := $(shell find src/main -type f 2>/dev/null) pom.xml
 
 N ?= 2
-.PHONY: build kernels test test-slow test-all demo report config-reference train train-local-cluster bench bench-vits bench-local-cluster bench-options bench-data preview data import export-weights export eval eval-benchmark accuracy parity clean
+.PHONY: build kernels test test-slow test-all demo report config-reference train train-local-cluster bench bench-vits bench-local-cluster bench-options bench-data preview data import export-weights export eval eval-benchmark accuracy parity fuzz clean
 
 ## build: compile, collect the runtime classpath in target/lib, build the fused kernels
 build: target/.built kernels
@@ -48,6 +49,13 @@ test-slow: build
 	$(MVN_TEST) test -Dtest.excludedGroups= -Dtest.groups=slow -Dsurefire.failIfNoSpecifiedTests=false
 
 test-all: test test-slow
+
+## fuzz: coverage-guided fuzzing (Jazzer) of the readers of untrusted files, FUZZ_SECONDS (default 60) per target,
+##   one target after another: image decoder, safetensors, IDX, CIFAR-10, stored file index, YAML config, state.json.
+##   Each starts from its committed inputs (src/test/resources/dev/dino4j/fuzz/*Inputs/); a finding is saved there
+##   as crash-<sha1> and fails the run. The targets are tagged "fuzz" and left out of make test (~80 s of seeds alone)
+fuzz: build
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## data: the built-in default dataset, Fashion-MNIST (Debian package, else a download)
 data:

@@ -290,7 +290,7 @@ public final class SavedModelExport {
       return -1;
     }
     try {
-      return JSON.readValue(state.toFile(), Checkpoints.State.class).globalStep();
+      return Checkpoints.readState(checkpoint).globalStep();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + state + ": " + e.getMessage(), e);
     }

@@ -322,7 +322,7 @@ public final class Checkpoints {
   public static State restore(Session session, Path ckpt) {
     try {
       session.restore(ckpt.resolve(VARS).toString());
-      return JSON.readValue(ckpt.resolve("state.json").toFile(), State.class);
+      return readState(ckpt);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read checkpoint " + ckpt + ": " + e.getMessage(), e);
     } catch (RuntimeException e) {
@@ -330,6 +330,11 @@ public final class Checkpoints {
           "cannot restore checkpoint " + ckpt + " into this graph (was it written by a different model or head config?): "
               + e.getMessage(), e);
     }
+  }
+
+  /** The {@code state.json} of checkpoint folder {@code ckpt}. */
+  public static State readState(Path ckpt) throws IOException {
+    return JSON.readValue(ckpt.resolve("state.json").toFile(), State.class);
   }
 
   /** The resolved config saved with a checkpoint. */
@@ -375,7 +380,7 @@ public final class Checkpoints {
       return false;
     }
     try {
-      State s = JSON.readValue(ckpt.resolve("state.json").toFile(), State.class);
+      State s = readState(ckpt);
       // state.epoch is the epoch to run next; the epoch just finished is epoch - 1, counted from 1 as epoch
       return s.epochEnd() && s.epoch() % saveEvery == 0;
     } catch (IOException e) {
