@@ -38,7 +38,8 @@ for t in "${TARGETS[@]}"; do
   # @FuzzTest's maxDuration and Jazzer's JUnit default -rss_limit_mb=0.
   start=$(date +%s)
   if JAZZER_FUZZ=1 $MVN_TEST test -Dtest="dev.dino4j.fuzz.$t" -Dtest.excludedGroups= -Dtest.groups=fuzz \
-      -Dtest.argLine=-Xmx512m -Djazzer.internal.arg.0=fuzz \
+      -Dtest.argLine=-Xmx512m -Djazzer.instrumentation_includes="dev.dino4j.**:com.fasterxml.jackson.**:org.yaml.snakeyaml.**" \
+      -Djazzer.internal.arg.0=fuzz \
       -Djazzer.internal.arg.1=-max_total_time="$SECONDS_EACH" -Djazzer.internal.arg.2=-rss_limit_mb=2048 \
       >"$log" 2>&1; then
     result=ok

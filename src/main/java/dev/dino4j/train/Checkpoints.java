@@ -1,6 +1,9 @@
 package dev.dino4j.train;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -52,6 +55,10 @@ public final class Checkpoints {
   private static final Logger LOG = LogManager.getLogger(Checkpoints.class);
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   private static final String VARS = "vars";
+  private static final ObjectReader STATE = JSON.readerFor(State.class).with(
+      DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES, DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES,
+      DeserializationFeature.FAIL_ON_TRAILING_TOKENS).without(DeserializationFeature.ACCEPT_FLOAT_AS_INT);
+  private static final String STATE_SHAPE = "{\"epoch\": N, \"stepInEpoch\": N, \"globalStep\": N, \"epochEnd\": true|false}";
 
   /**
    * Where training stands. {@code stepInEpoch} is the number of steps of {@code epoch} already
@@ -332,9 +339,29 @@ public final class Checkpoints {
     }
   }
 
-  /** The {@code state.json} of checkpoint folder {@code ckpt}. */
+  /**
+   * The {@code state.json} of checkpoint folder {@code ckpt}. Strict, as a resume must not start
+   * from a guess: all four fields, integers (no decimals) that are not negative, nothing after the
+   * object; an empty file, {@code null} or a missing field is an IOException naming the file.
+   */
   public static State readState(Path ckpt) throws IOException {
-    return JSON.readValue(ckpt.resolve("state.json").toFile(), State.class);
+    Path file = ckpt.resolve("state.json");
+    if (Files.size(file) > 4096) {
+      throw new IOException(file + ": " + Files.size(file) + " bytes, not a checkpoint state; expected " + STATE_SHAPE);
+    }
+    byte[] bytes = Files.readAllBytes(file);
+    State s;
+    try {
+      s = STATE.readValue(bytes);
+    } catch (IOException e) { // not JSON, or not in an encoding JSON allows (CharConversionException)
+      String why = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+      throw new IOException(file + ": not a checkpoint state (" + why + "); expected " + STATE_SHAPE, e);
+    }
+    if (s == null || s.epoch() < 0 || s.stepInEpoch() < 0 || s.globalStep() < 0) {
+      throw new IOException(file + ": " + (s == null ? "null" : s) + " is not a checkpoint state; expected " + STATE_SHAPE
+          + " with counts >= 0");
+    }
+    return s;
   }
 
   /** The resolved config saved with a checkpoint. */
