@@ -8,6 +8,7 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.ZipException;
@@ -115,13 +116,20 @@ public final class IdxDataset implements ImageDataset {
                 + cols
                 + ", expected positive sizes");
       }
-      long size = (long) count * rows * cols;
+      long perImage = (long) rows * cols; // < 2^62
+      long size = perImage > Integer.MAX_VALUE ? Long.MAX_VALUE : count * perImage; // no overflow
       if (size > Integer.MAX_VALUE - 16) {
         throw new IOException(
-            imagesFile + ": " + size + " pixels do not fit in one Java array (2^31 - 1)");
+            imagesFile
+                + ": IDX header says "
+                + count
+                + " images of "
+                + rows
+                + "x"
+                + cols
+                + ", more pixels than one Java array holds (2^31 - 1)");
       }
-      pixels = new byte[(int) size];
-      readBody(in, pixels, imagesFile, count + " images of " + rows + "x" + cols);
+      pixels = readBody(in, (int) size, 16, imagesFile, count + " images of " + rows + "x" + cols);
       expectEnd(in, imagesFile, count + " images of " + rows + "x" + cols);
     }
     byte[] labels = null;
@@ -149,8 +157,7 @@ public final class IdxDataset implements ImageDataset {
                   + count
                   + " images; expected one label per image");
         }
-        labels = new byte[n];
-        readBody(in, labels, labelsFile, n + " labels");
+        labels = readBody(in, n, 8, labelsFile, n + " labels");
         expectEnd(in, labelsFile, n + " labels");
       }
     }
@@ -278,10 +285,28 @@ public final class IdxDataset implements ImageDataset {
     }
   }
 
-  private static void readBody(DataInputStream in, byte[] body, Path file, String what)
-      throws IOException {
+  /**
+   * The next {@code length} bytes, which the header ({@code headerBytes} long) promised. The array
+   * is never much larger than what the file holds: a plain file is checked against its size first,
+   * and a gzip stream, whose size is only known at its end, is read into an array that grows as
+   * the bytes arrive (from 1 MiB, doubling). A 16-byte file whose header claims 2 GB is refused,
+   * not allocated.
+   */
+  private static byte[] readBody(
+      DataInputStream in, int length, int headerBytes, Path file, String what) throws IOException {
+    boolean gz = file.getFileName().toString().endsWith(".gz");
+    if (!gz) {
+      long left = Files.size(file) - headerBytes;
+      if (left < length) {
+        throw truncated(file, what, length, Math.max(left, 0));
+      }
+    }
+    byte[] body = new byte[gz ? Math.min(length, 1 << 20) : length];
     int read = 0;
-    while (read < body.length) {
+    while (read < length) {
+      if (read == body.length) {
+        body = Arrays.copyOf(body, (int) Math.min(length, 2L * body.length));
+      }
       int n;
       try {
         n = in.read(body, read, body.length - read);
@@ -291,17 +316,22 @@ public final class IdxDataset implements ImageDataset {
         throw new IOException(file + ": corrupt gzip data: " + e.getMessage(), e);
       }
       if (n < 0) {
-        throw new IOException(
-            file
-                + ": truncated: header promises "
-                + what
-                + " ("
-                + body.length
-                + " bytes of data), file ends after "
-                + read);
+        throw truncated(file, what, length, read);
       }
       read += n;
     }
+    return body;
+  }
+
+  private static IOException truncated(Path file, String what, int length, long read) {
+    return new IOException(
+        file
+            + ": truncated: header promises "
+            + what
+            + " ("
+            + length
+            + " bytes of data), file ends after "
+            + read);
   }
 
   private static void expectEnd(DataInputStream in, Path file, String what) throws IOException {
