@@ -404,6 +404,9 @@ public final class ImageDecoder {
     if (format == Format.PNG) {
       checkPngChunks(b, name);
     }
+    if (format == Format.TIFF) {
+      TiffStrips.check(b, name); // before the reader allocates what the strip sizes claim
+    }
     // a 16-bit TIFF with the horizontal predictor, which the JDK reader refuses: see TiffPredictor
     byte[] unpredicted = format == Format.TIFF ? TiffPredictor.withoutPredictor(b, name) : null;
     ImageReader reader = newReader(format);

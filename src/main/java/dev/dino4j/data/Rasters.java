@@ -10,6 +10,7 @@ import java.awt.image.DataBufferByte;
 import java.awt.image.DataBufferUShort;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
+import java.awt.image.SampleModel;
 
 /**
  * Decoded AWT images and rasters -> [h, w, 3] RGB floats in [0, 1], the colour rules of
@@ -123,13 +124,20 @@ final class Rasters {
   /**
    * Bands {@code bands[0..2]} -> R, G, B scaled by 1 / (2^bits - 1); straight from the byte or
    * short array for interleaved 8- and 16-bit data (what the readers produce), else through
-   * getSamples.
+   * getSamples, each band scaled by its own sample size (a TIFF may store, say, 3-bit red beside
+   * 8-bit green).
    */
   private static void componentsToRgb(Raster raster, int[] bands, int bits, float[] rgb) {
     int h = raster.getHeight();
     int w = raster.getWidth();
     DataBuffer db = raster.getDataBuffer();
-    if (raster.getSampleModel() instanceof ComponentSampleModel sm
+    SampleModel model = raster.getSampleModel();
+    boolean sameBits =
+        model.getSampleSize(bands[0]) == bits
+            && model.getSampleSize(bands[1]) == bits
+            && model.getSampleSize(bands[2]) == bits;
+    if (sameBits
+        && model instanceof ComponentSampleModel sm
         && db.getNumBanks() == 1
         && (bits == 8 && db instanceof DataBufferByte
             || bits == 16 && db instanceof DataBufferUShort)) {
@@ -161,9 +169,9 @@ final class Rasters {
       }
       return;
     }
-    float scale = 1f / ((1L << bits) - 1);
     int[] row = new int[w];
     for (int c = 0; c < 3; c++) {
+      float scale = 1f / ((1L << model.getSampleSize(bands[c])) - 1);
       for (int y = 0; y < h; y++) {
         raster.getSamples(raster.getMinX(), raster.getMinY() + y, w, 1, bands[c], row);
         for (int x = 0, o = 3 * y * w + c; x < w; x++, o += 3) {
