@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,17 +90,29 @@ public final class Cifar10Dataset implements ImageDataset {
     List<String> classes = CLASSES;
     Path meta = root.resolve("batches.meta.txt");
     if (Files.isRegularFile(meta)) {
-      List<String> names = Files.readAllLines(meta, StandardCharsets.UTF_8).stream()
-          .map(String::strip)
-          .filter(s -> !s.isEmpty())
-          .toList();
-      if (names.size() != CLASSES.size()) {
-        throw new IOException(
-            meta + ": " + names.size() + " class names; expected " + CLASSES.size());
-      }
-      classes = names;
+      classes = classNames(meta);
     }
     return new Cifar10Dataset(files, classes);
+  }
+
+  /** The class names in batches.meta.txt, one a line (blank lines ignored). */
+  private static List<String> classNames(Path meta) throws IOException {
+    String expected = "expected " + CLASSES.size() + " class names, one a line, in UTF-8";
+    long size = Files.size(meta);
+    if (size > 1 << 16) {
+      throw new IOException(meta + ": " + size + " bytes, too long for class names; " + expected);
+    }
+    List<String> lines;
+    try {
+      lines = Files.readAllLines(meta, StandardCharsets.UTF_8);
+    } catch (CharacterCodingException e) {
+      throw new IOException(meta + ": not UTF-8 text (" + e + "); " + expected, e);
+    }
+    List<String> names = lines.stream().map(String::strip).filter(s -> !s.isEmpty()).toList();
+    if (names.size() != CLASSES.size()) {
+      throw new IOException(meta + ": " + names.size() + " class names; " + expected);
+    }
+    return names;
   }
 
   @Override
