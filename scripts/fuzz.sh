@@ -46,10 +46,10 @@ for t in "${TARGETS[@]}"; do
   else
     result="FAILED (see $log)"
   fi
-  runs=$(grep -oE 'Done [0-9]+ runs' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+  runs=$(grep -aoE 'Done [0-9]+ runs' "$log" | tail -1 | grep -oE '[0-9]+' || true)
   printf '%-36s %8s %12s  %s\n' "$t" "$(( $(date +%s) - start ))" "${runs:-?}" "$result"
   if [ "$result" != ok ]; then
-    grep -E "== Java Exception|FuzzTestFinding|Exception|Error" "$log" | head -5 >&2 || true
+    grep -aE "== Java Exception|FuzzTestFinding|Exception|Error" "$log" | head -5 >&2 || true
     exit 1
   fi
 done

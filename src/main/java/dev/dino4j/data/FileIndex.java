@@ -10,6 +10,7 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileVisitOption;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
@@ -256,6 +257,10 @@ final class FileIndex {
       for (int i = 1; i < classLine.length; i++) {
         classes.add(unescape(classLine[i]));
       }
+      if (classes.isEmpty() == "folders".equals(mode)) {
+        throw new IOException(classes.size() + " classes in labels mode " + mode
+            + "; expected " + ("folders".equals(mode) ? "at least one" : "none"));
+      }
       Map<String, Long> mtimes = new LinkedHashMap<>();
       List<Entry> entries = new ArrayList<>();
       for (String line = in.readLine(); line != null; line = in.readLine()) {
@@ -275,7 +280,8 @@ final class FileIndex {
           }
           mtimes.put(rel, mtime);
         } else if (f[0].equals("F")) {
-          entries.add(new Entry(unescape(f[3]), Long.parseLong(f[1]), Integer.parseInt(f[2])));
+          entries.add(checked(new Entry(unescape(f[3]), Long.parseLong(f[1]), Integer.parseInt(f[2])),
+              root, mode, classes.size()));
         } else {
           return Optional.empty();
         }
@@ -289,6 +295,31 @@ final class FileIndex {
       LOG.warn("{}: unreadable image index ({}); indexing again", file, e.toString());
       return Optional.empty();
     }
+  }
+
+  /**
+   * A stored entry as {@link #scan} would have made it, else an IOException (the index is then
+   * rebuilt): a path that names a file below the root, a size >= 0, a label of one of the classes
+   * (folders) or none.
+   */
+  private static Entry checked(Entry e, Path root, String mode, int classes) throws IOException {
+    Path p;
+    try {
+      p = e.path().isEmpty() ? root : root.resolve(e.path()).normalize();
+    } catch (InvalidPathException bad) {
+      throw new IOException("entry '" + e.path() + "' is not a path: " + bad.getMessage());
+    }
+    if (p.equals(root) || !p.startsWith(root)) {
+      throw new IOException("entry '" + e.path() + "' is not a file below " + root);
+    }
+    boolean labelOk = "folders".equals(mode)
+        ? e.label() >= 0 && e.label() < classes
+        : e.label() == ImageDataset.UNLABELLED;
+    if (e.size() < 0 || !labelOk) {
+      throw new IOException("entry '" + e.path() + "' has size " + e.size() + " and label " + e.label()
+          + "; expected a size >= 0 and " + ("folders".equals(mode) ? "a label in [0, " + classes + ")" : "no label (-1)"));
+    }
+    return e;
   }
 
   /** Writes the index atomically (temp file + rename): a kill never leaves half an index. */
