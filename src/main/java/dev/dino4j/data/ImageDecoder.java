@@ -2,7 +2,9 @@ package dev.dino4j.data;
 
 import dev.dino4j.data.BadImageException.Reason;
 import java.awt.image.BufferedImage;
+import java.awt.image.DataBuffer;
 import java.awt.image.Raster;
+import java.awt.image.SampleModel;
 import java.io.ByteArrayInputStream;
 import java.io.EOFException;
 import java.io.IOException;
@@ -19,6 +21,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import javax.imageio.ImageReader;
+import javax.imageio.ImageTypeSpecifier;
 import javax.imageio.spi.IIORegistry;
 import javax.imageio.spi.ImageReaderSpi;
 import javax.imageio.stream.ImageInputStream;
@@ -96,6 +99,9 @@ public final class ImageDecoder {
 
   /** The formats decoded here, for messages. */
   static final String SUPPORTED = "JPEG, PNG, BMP, GIF or TIFF";
+
+  /** Most bytes a pixel of a decoder's raster may take: four 32-bit samples (RGB floats: 12). */
+  private static final int MAX_RASTER_BYTES_PER_PIXEL = 16;
 
   /** Largest float[] the JVM allocates; [h, w, 3] must fit in one. */
   private static final long MAX_FLOATS = Integer.MAX_VALUE - 8;
@@ -416,6 +422,7 @@ public final class ImageDecoder {
       int w = reader.getWidth(0);
       int h = reader.getHeight(0);
       checkPixels(name, format.name(), w, h, maxPixels);
+      checkBytesPerPixel(name, format, reader);
       if (format == Format.BMP) {
         checkBmpLength(b, name);
       }
@@ -563,6 +570,29 @@ public final class ImageDecoder {
           Reason.TOO_LARGE,
           String.format(Locale.ROOT, "%d x %d px does not fit one Java float array", w, h),
           "at most " + (MAX_FLOATS / 3) + " pixels",
+          null);
+    }
+  }
+
+  /**
+   * Refuses an image whose decoded raster needs more than {@link #MAX_RASTER_BYTES_PER_PIXEL}
+   * bytes a pixel, before the reader allocates it: the pixel limit alone does not bound the raster,
+   * as a TIFF may claim, say, 1,024 samples per pixel.
+   */
+  private static void checkBytesPerPixel(String name, Format format, ImageReader reader)
+      throws IOException {
+    Iterator<ImageTypeSpecifier> types = reader.getImageTypes(0); // read(0) decodes into the first
+    if (types == null || !types.hasNext()) {
+      return; // the reader's read() then says what is wrong
+    }
+    SampleModel sm = types.next().getSampleModel(1, 1);
+    long bytes = (long) sm.getNumDataElements() * DataBuffer.getDataTypeSize(sm.getDataType()) / 8;
+    if (bytes > MAX_RASTER_BYTES_PER_PIXEL) {
+      throw new BadImageException(
+          name,
+          Reason.UNSUPPORTED_FORMAT,
+          format + " with " + sm.getNumBands() + " samples per pixel (" + bytes + " bytes a pixel)",
+          "at most 4 samples (RGBA) of up to 32 bits",
           null);
     }
   }
