@@ -53,7 +53,7 @@ test-all: test test-slow
 ## fuzz: coverage-guided fuzzing (Jazzer) of the readers of untrusted files, FUZZ_SECONDS (default 60) per target,
 ##   one target after another: image decoder, safetensors, IDX, CIFAR-10, stored file index, YAML config, state.json.
 ##   Each starts from its committed inputs (src/test/resources/dev/dino4j/fuzz/*Inputs/); a finding is saved there
-##   as crash-<sha1> and fails the run. The targets are tagged "fuzz" and left out of make test (~80 s of seeds alone)
+##   as crash-<sha1> and fails the run. The targets are tagged "fuzz" and left out of make test (~85 s for their inputs alone)
 fuzz: build
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 

@@ -7,10 +7,11 @@
 # for SECONDS (default 60). libFuzzer first runs the target's committed inputs
 # (src/test/resources/dev/dino4j/fuzz/<Class>Inputs/<method>/: seeds and earlier crash-* inputs),
 # then mutates them. The fuzzing JVM has a 512 MB heap, so a reader that allocates what a header
-# claims rather than what the file holds fails with OutOfMemoryError, a finding. A finding is
-# written next to the seeds as crash-<sha1> (commit it with the fix: it then runs as a regression
-# input) and stops the script. The inputs found along the way go to .cifuzz-corpus/ (not committed);
-# each target's log is target/fuzz/<Class>-<method>.log. One JVM at a time.
+# claims rather than what the file holds fails with OutOfMemoryError, a finding; so does one input
+# that takes over 10 s (a hang). A finding is written next to the seeds as crash-<sha1> (rename it,
+# commit it with the fix: it then runs as a regression input) and stops the script. The inputs
+# found along the way go to .cifuzz-corpus/ (not committed); each target's log is
+# target/fuzz/<Class>-<method>.log. One JVM at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,7 @@ for t in "${TARGETS[@]}"; do
       -Dtest.argLine=-Xmx512m -Djazzer.instrumentation_includes="dev.dino4j.**:com.fasterxml.jackson.**:org.yaml.snakeyaml.**" \
       -Djazzer.internal.arg.0=fuzz \
       -Djazzer.internal.arg.1=-max_total_time="$SECONDS_EACH" -Djazzer.internal.arg.2=-rss_limit_mb=2048 \
+      -Djazzer.internal.arg.3=-timeout=10 \
       >"$log" 2>&1; then
     result=ok
   else

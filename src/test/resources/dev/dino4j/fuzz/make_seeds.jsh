@@ -90,6 +90,8 @@ for (int i = 0; i < 16; i++) images1.put((byte) (255 - i));
 put("IdxDatasetFuzzTestInputs/read", "i-2x2x3-idx3-ubyte", prefix('i', images.array()));
 put("IdxDatasetFuzzTestInputs/read", "i-1x4x4-idx3-ubyte", prefix('i', images1.array()));
 put("IdxDatasetFuzzTestInputs/read", "z-2x2x3-idx3-ubyte.gz", prefix('z', gzip(images.array())));
+// a header that claims 1000 images of 1000x1000 (1 GB) in a 16-byte file: refused before allocating
+put("IdxDatasetFuzzTestInputs/read", "i-claims-1gb-idx3-ubyte", prefix('i', ByteBuffer.allocate(16).putInt(0x803).putInt(1000).putInt(1000).putInt(1000).array()));
 put("IdxDatasetFuzzTestInputs/read", "l-2-idx1-ubyte", prefix('l', ByteBuffer.allocate(10).putInt(0x801).putInt(2).put((byte) 3).put((byte) 9).array()));
 
 // ---- Cifar10DatasetFuzzTestInputs/open: first byte 'b' test_batch.bin (one, two records), 'm' batches.meta.txt
