@@ -65,17 +65,7 @@ class DistributedTrainerTest {
     for (int i = 0; i < a.size(); i++) {
       maxLoss = Math.max(maxLoss, Math.abs(a.get(i)[1] - b.get(i)[1]));
     }
-    double maxWeight = 0;
-    DinoConfig cfg = config(one, 2, 2, 8, sk);
-    Weights wa = CheckpointWeights.read(new Checkpoints(one).latest().orElseThrow(), cfg, "student");
-    Weights wb = CheckpointWeights.read(new Checkpoints(two).latest().orElseThrow(), cfg, "student");
-    for (var e : wa.all().entrySet()) {
-      float[] x = e.getValue().values();
-      float[] y = wb.get(e.getKey()).values();
-      for (int j = 0; j < x.length; j++) {
-        maxWeight = Math.max(maxWeight, Math.abs(x[j] - y[j]));
-      }
-    }
+    double maxWeight = maxWeightDiff(one, two, config(one, 2, 2, 8, sk), "student");
     System.out.printf("Sinkhorn centering, 2 x B/2 vs 1 x B: max |loss diff| %.3g, max |weight diff| %.3g%n",
         maxLoss, maxWeight);
     assertTrue(maxLoss < 1e-5, "losses differ by " + maxLoss);
@@ -93,6 +83,23 @@ class DistributedTrainerTest {
       }
     }
     return out;
+  }
+
+  /** Max |a - b| over every tensor of the given scopes ("student", "teacher") of two runs' latest checkpoints. */
+  static double maxWeightDiff(Path a, Path b, DinoConfig cfg, String... scopes) {
+    double max = 0;
+    for (String scope : scopes) {
+      Weights wa = CheckpointWeights.read(new Checkpoints(a).latest().orElseThrow(), cfg, scope);
+      Weights wb = CheckpointWeights.read(new Checkpoints(b).latest().orElseThrow(), cfg, scope);
+      for (var e : wa.all().entrySet()) {
+        float[] x = e.getValue().values();
+        float[] y = wb.get(e.getKey()).values();
+        for (int j = 0; j < x.length; j++) {
+          max = Math.max(max, Math.abs(x[j] - y[j]));
+        }
+      }
+    }
+    return max;
   }
 
   /** Runs one Trainer per worker, each on its own thread; returns their outcomes (or throws the first failure). */
@@ -155,19 +162,7 @@ class DistributedTrainerTest {
       assertEquals(a.get(i)[0], b.get(i)[0]);
       maxLoss = Math.max(maxLoss, Math.abs(a.get(i)[1] - b.get(i)[1]));
     }
-    double maxWeight = 0;
-    DinoConfig cfg = config(one, epochs, steps, batch);
-    for (String scope : List.of("student", "teacher")) {
-      Weights wa = CheckpointWeights.read(new Checkpoints(one).latest().orElseThrow(), cfg, scope);
-      Weights wb = CheckpointWeights.read(new Checkpoints(two).latest().orElseThrow(), cfg, scope);
-      for (var e : wa.all().entrySet()) {
-        float[] x = e.getValue().values();
-        float[] y = wb.get(e.getKey()).values();
-        for (int j = 0; j < x.length; j++) {
-          maxWeight = Math.max(maxWeight, Math.abs(x[j] - y[j]));
-        }
-      }
-    }
+    double maxWeight = maxWeightDiff(one, two, config(one, epochs, steps, batch), "student", "teacher");
     System.out.printf("Trainer, 2 x B/2 (stopped and resumed) vs 1 x B, %d steps: max |loss diff| %.3g, max |weight diff| %.3g%n",
         a.size(), maxLoss, maxWeight);
     assertTrue(maxLoss < 1e-5, "losses differ by " + maxLoss);

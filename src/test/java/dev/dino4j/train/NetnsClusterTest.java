@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.dino4j.config.DinoConfig;
-import dev.dino4j.model.Weights;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -123,22 +122,6 @@ class NetnsClusterTest {
     return (System.nanoTime() - t0) / 1e9;
   }
 
-  private static double maxWeightDiff(Path a, Path b, DinoConfig cfg) {
-    double max = 0;
-    for (String scope : List.of("student", "teacher")) {
-      Weights wa = CheckpointWeights.read(new Checkpoints(a).latest().orElseThrow(), cfg, scope);
-      Weights wb = CheckpointWeights.read(new Checkpoints(b).latest().orElseThrow(), cfg, scope);
-      for (var e : wa.all().entrySet()) {
-        float[] x = e.getValue().values();
-        float[] y = wb.get(e.getKey()).values();
-        for (int j = 0; j < x.length; j++) {
-          max = Math.max(max, Math.abs(x[j] - y[j]));
-        }
-      }
-    }
-    return max;
-  }
-
   private static double maxLossDiff(Path a, Path b) throws IOException {
     List<double[]> la = DistributedTrainerTest.losses(a);
     List<double[]> lb = DistributedTrainerTest.losses(b);
@@ -181,8 +164,8 @@ class NetnsClusterTest {
     assertTrue(m.find() && Long.parseLong(m.group(1)) > 0, "tbf did not throttle: " + qdisc);
     double fastLoss = maxLossDiff(one, fast);
     double slowLoss = maxLossDiff(one, slow);
-    double fastW = maxWeightDiff(one, fast, cfg);
-    double slowW = maxWeightDiff(one, slow, cfg);
+    double fastW = DistributedTrainerTest.maxWeightDiff(one, fast, cfg, "student", "teacher");
+    double slowW = DistributedTrainerTest.maxWeightDiff(one, slow, cfg, "student", "teacher");
     System.out.printf("veth, 2 workers vs 1 (6 steps): max |loss diff| %.3g, max |weight diff| %.3g, %.1f s; "
         + "through tbf 1 Mbit/s: %.3g, %.3g, %.1f s (%s)%n", fastLoss, fastW, fastS, slowLoss, slowW, slowS,
         m.group(0));
