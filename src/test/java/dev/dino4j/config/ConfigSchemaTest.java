@@ -14,7 +14,8 @@ class ConfigSchemaTest {
         List.of("data", "augment", "model", "head", "loss", "optim", "train", "eval"),
         ConfigSchema.sectionNames());
     assertEquals(
-        List.of("arch", "patch_size", "embed_dim", "depth", "heads", "mlp_ratio", "drop_path_rate"),
+        List.of("arch", "patch_size", "embed_dim", "depth", "heads", "mlp_ratio", "drop_path_rate", "interpolate_offset",
+            "registers", "layerscale_init"),
         ConfigSchema.section("model").orElseThrow().keyNames());
   }
 
