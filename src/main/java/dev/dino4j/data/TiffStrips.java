@@ -15,6 +15,7 @@ final class TiffStrips {
   private static final int STRIP_BYTE_COUNTS = 279;
   private static final int TILE_OFFSETS = 324;
   private static final int TILE_BYTE_COUNTS = 325;
+  private static final int BITS_PER_SAMPLE = 258;
 
   private TiffStrips() {}
 
@@ -37,7 +38,9 @@ final class TiffStrips {
     for (int i = 0; i < n; i++) {
       int at = (int) ifd + 2 + 12 * i;
       int tag = JpegMarkers.u16(b, at, little);
-      if (tag == STRIP_OFFSETS || tag == TILE_OFFSETS) {
+      if (tag == BITS_PER_SAMPLE) {
+        checkBits(b, name, values(b, at, little));
+      } else if (tag == STRIP_OFFSETS || tag == TILE_OFFSETS) {
         offsets = values(b, at, little);
       } else if (tag == STRIP_BYTE_COUNTS || tag == TILE_BYTE_COUNTS) {
         counts = values(b, at, little);
@@ -56,6 +59,27 @@ final class TiffStrips {
             "TIFF stops before its image data ends (" + b.length + " bytes): " + unit + " " + k
                 + " of " + counts.length + " is " + counts[k] + " bytes at offset " + offset,
             "a complete TIFF; copy or download it again",
+            null);
+      }
+    }
+  }
+
+  /**
+   * Sample depths of 1 to 8, 16 and 32 bits only: the JDK reader runs out of memory on some other
+   * depths (fuzzing: a 229-byte LZW TIFF of 261 x 3 pixels with 29-bit samples), and PIL reads none
+   * of them either.
+   */
+  private static void checkBits(byte[] b, String name, long[] bits) throws BadImageException {
+    if (bits == null) {
+      return;
+    }
+    for (long v : bits) {
+      if (!(v >= 1 && v <= 8 || v == 16 || v == 32)) {
+        throw new BadImageException(
+            name,
+            Reason.UNSUPPORTED_FORMAT,
+            "TIFF with " + v + "-bit samples (BitsPerSample " + java.util.Arrays.toString(bits) + ")",
+            "a TIFF of 1-8, 16 or 32 bits a sample; convert it, e.g. to PNG",
             null);
       }
     }
