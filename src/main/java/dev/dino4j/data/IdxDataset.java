@@ -105,32 +105,17 @@ public final class IdxDataset implements ImageDataset {
       count = readHeaderInt(in, imagesFile, "image count");
       rows = readHeaderInt(in, imagesFile, "rows");
       cols = readHeaderInt(in, imagesFile, "columns");
+      String what = count + " images of " + rows + "x" + cols; // what the header claims, for messages
       if (count <= 0 || rows <= 0 || cols <= 0) {
-        throw new IOException(
-            imagesFile
-                + ": IDX header says "
-                + count
-                + " images of "
-                + rows
-                + "x"
-                + cols
-                + ", expected positive sizes");
+        throw new IOException(imagesFile + ": IDX header says " + what + ", expected positive sizes");
       }
       long perImage = (long) rows * cols; // < 2^62
       long size = perImage > Integer.MAX_VALUE ? Long.MAX_VALUE : count * perImage; // no overflow
       if (size > Integer.MAX_VALUE - 16) {
-        throw new IOException(
-            imagesFile
-                + ": IDX header says "
-                + count
-                + " images of "
-                + rows
-                + "x"
-                + cols
-                + ", more pixels than one Java array holds (2^31 - 1)");
+        throw new IOException(imagesFile + ": IDX header says " + what + ", more pixels than one Java array holds (2^31 - 1)");
       }
-      pixels = readBody(in, (int) size, 16, imagesFile, count + " images of " + rows + "x" + cols);
-      expectEnd(in, imagesFile, count + " images of " + rows + "x" + cols);
+      pixels = readBody(in, (int) size, 16, imagesFile, what);
+      expectEnd(in, imagesFile, what);
     }
     byte[] labels = null;
     if (labelsFile != null) {
