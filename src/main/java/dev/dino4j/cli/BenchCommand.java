@@ -6,6 +6,7 @@ import dev.dino4j.config.DinoConfig;
 import dev.dino4j.train.Cluster;
 import dev.dino4j.train.SessionOptions;
 import dev.dino4j.train.StepBenchmark;
+import dev.dino4j.train.StepProfile;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -49,6 +50,10 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--task", description = "This process's worker index in --cluster.")
   Integer task;
+
+  @Option(names = "--profile", defaultValue = "0", description = "After the timed steps, trace this many more"
+      + " (TF's full trace) and print where the kernel time goes, by kernel type and by part of the graph.")
+  int profile;
 
   @Option(names = "--json", description = "Print one JSON line instead of the table (what --compare reads).")
   boolean json;
@@ -100,7 +105,9 @@ final class BenchCommand implements Callable<Integer> {
     double fp32Peak = StepBenchmark.matmulGflops(threads, "fp32", 1024, 5);
     double bf16Peak = bf16 ? StepBenchmark.matmulGflops(threads, "bf16", 1024, 5) : Double.NaN;
     double peak = "bf16".equals(cfg.train().precision()) ? bf16Peak : fp32Peak;
-    StepBenchmark.Report r = StepBenchmark.run(config.getFileName().toString(), cfg, warmup, steps, peak, workers);
+    StepProfile traced = new StepProfile();
+    StepBenchmark.Report r =
+        StepBenchmark.run(config.getFileName().toString(), cfg, warmup, steps, peak, workers, profile, traced);
     if (!workers.chief()) {
       return 0; // the chief prints the report
     }
@@ -150,6 +157,9 @@ final class BenchCommand implements Callable<Integer> {
     System.out.printf(Locale.ROOT, "peak RSS          %.0f MiB%n", r.peakRssBytes() / 1048576.0);
     System.out.printf(Locale.ROOT, "graph build       %.1f s%n", r.buildSeconds());
     System.out.printf(Locale.ROOT, "last loss         %.4f%n", r.lastLoss());
+    if (profile > 0) {
+      System.out.printf(Locale.ROOT, "%n%s", traced.format(25));
+    }
     return 0;
   }
 

@@ -9,6 +9,7 @@ import dev.dino4j.model.VisionTransformer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.function.Consumer;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
@@ -21,6 +22,8 @@ import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.op.math.Mean;
 import org.tensorflow.op.core.Sum;
+import org.tensorflow.proto.RunMetadata;
+import org.tensorflow.proto.RunOptions;
 import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
@@ -463,6 +466,16 @@ public final class DinoGraph {
   public StepOutputs runStep(
       Session session, float[] globalViews, float[] localViews, int batchSize, StepInputs in,
       boolean summaries) {
+    return runStep(session, globalViews, localViews, batchSize, in, summaries, null);
+  }
+
+  /**
+   * As above; with a {@code trace} consumer the step runs with TF's full trace and hands it the
+   * run's metadata (per-kernel timings: {@link StepProfile}).
+   */
+  public StepOutputs runStep(
+      Session session, float[] globalViews, float[] localViews, int batchSize, StepInputs in,
+      boolean summaries, Consumer<RunMetadata> trace) {
     int g = (int) globals.shape().get(1);
     try (TFloat32 tg = TFloat32.tensorOf(Shape.of(2L * batchSize, g, g, 3), DataBuffers.of(globalViews, true, false));
         TFloat32 tl = locals == null ? null : localTensor(localViews, batchSize);
@@ -483,7 +496,13 @@ public final class DinoGraph {
       if (summaries) {
         r.addTarget(writeSummaries);
       }
-      try (Result res = r.run()) {
+      if (trace != null) {
+        r.setOptions(RunOptions.newBuilder().setTraceLevel(RunOptions.TraceLevel.FULL_TRACE).build());
+      }
+      try (Result res = trace != null ? r.runAndFetchMetadata() : r.run()) {
+        if (trace != null) {
+          trace.accept(res.getMetadata().orElseThrow());
+        }
         return new StepOutputs(
             ((TFloat32) res.get(0)).getFloat(),
             ((TFloat32) res.get(1)).getFloat(),

@@ -121,6 +121,15 @@ public final class StepBenchmark {
    * gradient, the center statistic and 3 scalars), timed alone, for the all-reduce share.
    */
   public static Report run(String name, DinoConfig cfg, int warmup, int steps, double matmulGflops, Cluster cluster) {
+    return run(name, cfg, warmup, steps, matmulGflops, cluster, 0, null);
+  }
+
+  /**
+   * As above, then {@code tracedSteps} more steps under TF's full trace, added to {@code profile}
+   * (untimed: tracing slows a step).
+   */
+  public static Report run(String name, DinoConfig cfg, int warmup, int steps, double matmulGflops, Cluster cluster,
+      int tracedSteps, StepProfile profile) {
     int global = cfg.train().batchSize();
     int b = cluster.localBatch(global);
     DinoConfig.Augment a = cfg.augment();
@@ -168,6 +177,10 @@ public final class StepBenchmark {
           }
         }
         double cpuMs = (processCpuNanos() - cpuStart) / 1e6 / steps;
+        for (int i = 0; i < tracedSteps; i++) {
+          DinoGraph.StepInputs in = new DinoGraph.StepInputs(1e-4f, 0.04f, 0.996f, 0.04f, false, 0, warmup + steps + i);
+          dino.runStep(s, globals, locals, b, in, false, profile::add);
+        }
         double allReduce = 0;
         if (probe != null) {
           long start = 0;
