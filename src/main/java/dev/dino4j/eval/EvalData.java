@@ -54,23 +54,29 @@ public final class EvalData {
    */
   public static Features pixels(ImageDataset data, int limit, DinoConfig cfg, boolean normalise, Progress progress)
       throws IOException {
+    int side = pixelSide(data);
     Image first = data.image(0);
-    int h = first.height();
-    int w = first.width();
-    if (h != w) {
-      int s = Math.min(h, w); // the shared loop wants square views; a non-square set is centre-cropped
-      h = s;
-      w = s;
-    }
-    int side = h;
     float[] mean = normalise ? cfg.data().mean() : new float[3];
     float[] std = normalise ? cfg.data().std() : new float[] {1f, 1f, 1f};
     FeatureExtractor.View view = first.height() == first.width()
         ? (img, index, dst, off) -> EvalViews.pixels(img, side, side, mean, std, dst, off)
         : (img, index, dst, off) -> EvalViews.centre(img, side, mean, std, dst, off);
     int n = limit > 0 ? Math.min(limit, data.size()) : data.size();
-    int dim = side * side * 3;
-    return FeatureExtractor.extractWith(data, FeatureExtractor.indices(n), view, 512, progress,
-        (batch, b) -> batch, dim, side);
+    return pixels(data, FeatureExtractor.indices(n), view, side, progress);
+  }
+
+  /**
+   * The side of the raw-pixel baseline's square views: the smaller side of the dataset's first
+   * image (28 for Fashion-MNIST).
+   */
+  public static int pixelSide(ImageDataset data) throws IOException {
+    Image first = data.image(0);
+    return Math.min(first.height(), first.width()); // the shared loop wants square views: non-square sets are cropped
+  }
+
+  /** Flattened pixel views [indices.length, side^2 * 3] made by {@code view} (the features of a pixel baseline). */
+  public static Features pixels(ImageDataset data, int[] indices, FeatureExtractor.View view, int side,
+      Progress progress) {
+    return FeatureExtractor.extractWith(data, indices, view, 512, progress, (batch, b) -> batch, side * side * 3, side);
   }
 }
