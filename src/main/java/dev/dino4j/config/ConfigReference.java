@@ -117,6 +117,15 @@ public final class ConfigReference {
           "ema = DINO's center (teacher - c, c an EMA of batch means); sinkhorn = DINOv2's Sinkhorn-Knopp: teacher "
               + "probabilities with equal prototype use over the batch, no center"),
       e("loss.sinkhorn_iterations", ">= 1", "Sinkhorn-Knopp iterations (centering: sinkhorn); DINOv2 uses 3"),
+      e("loss.ibot_weight", ">= 0",
+          "iBOT's masked-patch loss (DINOv2: 1.0): the student sees block-masked global views (a learned mask token in "
+              + "place of the masked patches) and predicts, through the DINO head, the teacher's centred patch "
+              + "distributions of the unmasked views at the masked patches; 0 = off"),
+      e("loss.ibot_mask_ratio_min", "[0, 1]", "a masked view's share of masked patches is drawn from [min, max] "
+          + "(DINOv2: 0.1)"),
+      e("loss.ibot_mask_ratio_max", "[ibot_mask_ratio_min, 1]", "upper end of that range (DINOv2: 0.5)"),
+      e("loss.ibot_mask_probability", "(0, 1]", "share of the batch's global views that are masked at all; the others "
+          + "count with 0 in the loss's mean (DINOv2: 0.5)"),
       // ---- optim ----
       e("optim.lr", ">= 0", "peak AdamW lr at batch 256, scaled linearly by batch/256 (the paper's rule)"),
       e("optim.min_lr", ">= 0", "the cosine lr schedule's floor"),

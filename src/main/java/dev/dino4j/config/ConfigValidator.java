@@ -163,6 +163,18 @@ public final class ConfigValidator {
     atLeast("loss.koleo_weight", l.koleoWeight(), 0);
     oneOf("loss.centering", l.centering(), CENTERINGS);
     atLeast("loss.sinkhorn_iterations", l.sinkhornIterations(), 1);
+    atLeast("loss.ibot_weight", l.ibotWeight(), 0);
+    within("loss.ibot_mask_ratio_min", l.ibotMaskRatioMin(), 0, 1);
+    within("loss.ibot_mask_ratio_max", l.ibotMaskRatioMax(), l.ibotMaskRatioMin(), 1);
+    within("loss.ibot_mask_probability", l.ibotMaskProbability(), 0, 1);
+    if (l.ibot() && l.ibotMaskProbability() <= 0) {
+      throw fail("loss.ibot_mask_probability", l.ibotMaskProbability(),
+          "must be > 0 when loss.ibot_weight > 0 (no view would be masked)");
+    }
+    if (l.ibot() && l.centering().equals("sinkhorn")) {
+      throw fail("loss.centering", l.centering(),
+          "must be ema when loss.ibot_weight > 0 (iBOT's patch targets get an EMA center; Sinkhorn-Knopp for them is not built)");
+    }
   }
 
   private static void optim(DinoConfig.Optim o, DinoConfig.Train t) {

@@ -133,7 +133,15 @@ public final class Defaults {
         // centering
         "ema",
         // sinkhorn_iterations
-        3);
+        3,
+        // ibot_weight
+        0.0,
+        // ibot_mask_ratio_min
+        0.1,
+        // ibot_mask_ratio_max
+        0.5,
+        // ibot_mask_probability
+        0.5);
   }
 
   public static DinoConfig.Optim optim() {

@@ -232,12 +232,27 @@ public record DinoConfig(
       double centerMomentum,
       double koleoWeight, // DINOv2's KoLeo regulariser on the student's global CLS features; 0 = off
       String centering, // "ema" (DINO's center) | "sinkhorn" (DINOv2's Sinkhorn-Knopp teacher)
-      int sinkhornIterations) {
+      int sinkhornIterations,
+      double ibotWeight, // iBOT's masked-patch loss (DINOv2); 0 = off
+      double ibotMaskRatioMin, // share of a masked view's patches masked: drawn from [min, max]
+      double ibotMaskRatioMax,
+      double ibotMaskProbability) { // share of the global views that are masked at all
 
-    /** The DINO v1 loss: EMA centering, no KoLeo. */
+    /** The DINO v1 loss: EMA centering, no KoLeo, no iBOT. */
     public Loss(double studentTemp, double teacherTemp, double warmupTeacherTemp, int warmupTeacherTempEpochs,
         double centerMomentum) {
       this(studentTemp, teacherTemp, warmupTeacherTemp, warmupTeacherTempEpochs, centerMomentum, 0.0, "ema", 3);
+    }
+
+    /** DINO v1 with DINOv2's KoLeo and centering options, no iBOT. */
+    public Loss(double studentTemp, double teacherTemp, double warmupTeacherTemp, int warmupTeacherTempEpochs,
+        double centerMomentum, double koleoWeight, String centering, int sinkhornIterations) {
+      this(studentTemp, teacherTemp, warmupTeacherTemp, warmupTeacherTempEpochs, centerMomentum, koleoWeight, centering,
+          sinkhornIterations, 0.0, 0.1, 0.5, 0.5);
+    }
+
+    public boolean ibot() {
+      return ibotWeight > 0;
     }
   }
 

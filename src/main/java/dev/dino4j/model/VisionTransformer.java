@@ -183,7 +183,7 @@ public final class VisionTransformer {
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
     int grid = size / d.patch();
     TokenShape shape = TokenShape.fixed(grid * grid, d.prefixTokens());
-    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false);
+    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false, null);
   }
 
   /**
@@ -202,9 +202,32 @@ public final class VisionTransformer {
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
     int grid = size / d.patch();
     return forward(tf, w, d, images, TokenShape.fixed(grid * grid, d.prefixTokens()), positionEmbedding(tf, w.get("pos_embed"), d, grid),
-            dropPath, kernels, true)
+            dropPath, kernels, true, null)
         .cls();
   }
+
+  /**
+   * The training step's full forward for iBOT: every final token, with the patches where {@code
+   * masks} is 1 replaced by the learned {@code mask_token} before the position embedding (DINOv2's
+   * prepare_tokens_with_masks). {@code masks} null: no masking (the teacher).
+   *
+   * @param images [B, size, size, 3] normalised RGB
+   * @param masks [B, N] floats, 1 = masked, or null
+   */
+  public static Output maskedForward(
+      Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels,
+      Operand<TFloat32> masks) {
+    int grid = size / d.patch();
+    return forward(tf, w, d, images, TokenShape.fixed(grid * grid, d.prefixTokens()),
+        positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false, masks);
+  }
+
+  /** iBOT's learned mask token [1, D] (DINOv2's backbone parameter; zeros at init, as there). */
+  public static ParamSpec maskTokenSpec(Dims d) {
+    return ParamSpec.of(MASK_TOKEN, new Init.Zeros(), 1, d.embedDim());
+  }
+
+  public static final String MASK_TOKEN = "mask_token";
 
   /**
    * Builds the forward pass for any batch and any image size read at run time (the export graph):
@@ -240,7 +263,7 @@ public final class VisionTransformer {
     Operand<TInt32> gw = tf.reshape(tf.slice(grid, tf.constant(new int[] {1}), tf.constant(new int[] {1})), tf.constant(new int[0]));
     Operand<TInt64> patches = tf.dtypes.cast(tf.reshape(tf.math.mul(gh, gw), tf.constant(new int[] {1})), TInt64.class); // [1]
     TokenShape shape = TokenShape.dynamic(tf, patches, d.prefixTokens());
-    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, Kernels.STOCK, false);
+    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, Kernels.STOCK, false, null);
   }
 
   /**
@@ -282,7 +305,7 @@ public final class VisionTransformer {
    */
   private static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, TokenShape shape, Operand<TFloat32> pos,
-      DropPath dropPath, Kernels kernels, boolean clsOnly) {
+      DropPath dropPath, Kernels kernels, boolean clsOnly, Operand<TFloat32> masks) {
     boolean fused = kernels != Kernels.STOCK;
     int dim = d.embedDim();
     // The reference's stride-p convolution, written as the matmul it is: space-to-depth lays each
@@ -299,6 +322,12 @@ public final class VisionTransformer {
     Operand<TFloat32> patches =
         tf.nn.biasAdd(tf.linalg.matMul(rows, filter), w.get("patch_embed.proj.bias")); // [B*N, D]
     patches = tf.reshape(patches, shape.of(tf, -1, TokenShape.PATCHES, dim)); // [B, N, D]
+    if (masks != null) {
+      // where(mask, mask_token, patch) as patch + m (token - patch): the token's gradient is the sum over masked rows
+      Operand<TFloat32> m = tf.expandDims(masks, tf.constant(-1)); // [B, N, 1]
+      Operand<TFloat32> token = tf.reshape(w.get(MASK_TOKEN), tf.constant(new long[] {1, 1, dim})); // [1, 1, D]
+      patches = tf.math.add(patches, tf.math.mul(m, tf.math.sub(token, patches))); // [B, N, D]
+    }
 
     // CLS token broadcast to the (dynamic) batch: zeros [B, 1, D] + cls_token.
     Operand<TFloat32> firstPatch =

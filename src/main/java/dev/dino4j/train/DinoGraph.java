@@ -62,6 +62,7 @@ public final class DinoGraph {
   public final Placeholder<TBool> freezeLastLayer;
   public final Placeholder<TInt64> seed; // [2], stateless drop-path seed for this step
   public final Operand<TFloat32> stopRequest; // 1 = this worker asks all to stop after this step (default 0)
+  public final Placeholder<TFloat32> ibotMasks; // [2B, N] 1 = masked patch (fed from IbotMasks); null without iBOT
 
   // ---- outputs ----
   public final Operand<TFloat32> studentLogits; // [V*B, K]
@@ -70,6 +71,7 @@ public final class DinoGraph {
   public final Operand<TFloat32> teacherEntropy; // mean per-sample entropy of the teacher's distribution
   public final Operand<TFloat32> klDivergence; // mean KL(teacher || student) over the loss pairs
   public final Operand<TFloat32> koleo; // the KoLeo term before its weight (0 when loss.koleo_weight is 0)
+  public final Operand<TFloat32> ibot; // the iBOT patch loss before its weight (0 when loss.ibot_weight is 0)
   public final List<Operand<TFloat32>> gradients; // d loss / d student trainable params, unclipped (mean over workers)
   public final Operand<TFloat32> stopAll; // > 0 when any worker asked to stop at this step
   public final Op trainStep;
@@ -78,6 +80,7 @@ public final class DinoGraph {
   public final Params student;
   public final Params teacher;
   public final Variable<TFloat32> center; // [1, K]
+  public final Variable<TFloat32> ibotCenter; // [1, K], iBOT's patch-target center; null without iBOT
   public final Variable<TInt64> globalStep;
   public final AdamW optimizer;
 
@@ -102,6 +105,7 @@ public final class DinoGraph {
   private final VisionTransformer.Dims dims;
   private final Cluster cluster;
   private final Op copyFromChief; // null on a single worker
+  private final DinoConfig.Loss lossConfig;
 
   /** The single-process graph. */
   public DinoGraph(Graph graph, DinoConfig cfg) {
@@ -121,8 +125,14 @@ public final class DinoGraph {
     int k = headCfg.outDim();
 
     // ---- variables first: adding ops gets slower as the graph grows ----
+    DinoConfig.Loss lossCfg = cfg.loss();
+    lossConfig = lossCfg;
+    boolean ibotOn = lossCfg.ibot();
     List<ParamSpec> specs = new ArrayList<>(VisionTransformer.params(dims));
     specs.addAll(DinoHead.params(headCfg, dims.embedDim()));
+    if (ibotOn) { // last, so the other initial weights are those of the same run without iBOT
+      specs.add(VisionTransformer.maskTokenSpec(dims));
+    }
     student = Params.create(tf, "student", specs);
     teacher = Params.create(tf, "teacher", specs);
     optimizer = new AdamW(tf, student, cfg.optim());
@@ -130,6 +140,8 @@ public final class DinoGraph {
     center = dino.withName("center").variable(Shape.of(1, k), TFloat32.class);
     globalStep = dino.withName("global_step").variable(Shape.scalar(), TInt64.class);
     Operand<TFloat32> centerRead = dino.withName("center_read").identity(center);
+    ibotCenter = ibotOn ? dino.withName("ibot_center").variable(Shape.of(1, k), TFloat32.class) : null;
+    Operand<TFloat32> ibotCenterRead = ibotOn ? dino.withName("ibot_center_read").identity(ibotCenter) : null;
     // a copy, not an alias: the counter is overwritten in place later in the same run
     Operand<TInt64> stepRead = dino.math.add(dino.identity(globalStep), dino.constant(0L));
 
@@ -150,6 +162,10 @@ public final class DinoGraph {
     freezeLastLayer = in.withName("freeze_last_layer").placeholder(TBool.class, Placeholder.shape(Shape.scalar()));
     seed = in.withName("seed").placeholder(TInt64.class, Placeholder.shape(Shape.of(2)));
     stopRequest = in.withName("stop_request").placeholderWithDefault(in.constant(0f), Shape.scalar());
+    int patches = dims.nativeGrid() * dims.nativeGrid();
+    ibotMasks = ibotOn
+        ? in.withName("ibot_masks").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, patches)))
+        : null;
 
     // ---- towers: this worker's batch split into equal parts, each a chain of its own ----
     // One tower per core, each op on one thread, keeps both cores busy with big single-threaded
@@ -168,6 +184,9 @@ public final class DinoGraph {
     List<Operand<TFloat32>> towerStudentLogits = new ArrayList<>();
     List<Operand<TFloat32>> towerTeacherLogits = new ArrayList<>();
     List<Operand<TFloat32>> towerFeatures = new ArrayList<>(); // student CLS features [V*b, D], for KoLeo
+    List<Operand<TFloat32>> towerIbot = new ArrayList<>(); // iBOT: per-tower loss, teacher patch-logit sum, count
+    List<Operand<TFloat32>> towerIbotSums = new ArrayList<>();
+    List<Operand<TFloat32>> towerIbotCounts = new ArrayList<>();
     for (int t = 0; t < towers; t++) {
       Ops tw = towers == 1 ? tf : tf.withSubScope("tower_" + t);
       Operand<TFloat32> towerGlobals = towers == 1 ? globals : towerRows(tw, globals, 2, towers, t);
@@ -178,23 +197,70 @@ public final class DinoGraph {
 
       // ---- student: every view; one backbone pass per crop resolution ----
       Ops st = tw.withSubScope("student_forward");
-      Operand<TFloat32> features =
-          VisionTransformer.clsFeature(st.withSubScope("global"), student, dims, towerGlobals, aug.globalSize(),
-              new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard), kernels); // [2b, D]
+      Ops te = tw.withSubScope("teacher_forward");
+      int b = localBatch / towers;
+      VisionTransformer.DropPath globalDrop = new VisionTransformer.DropPath(rates, seed, 0, 2, shards, shard);
+      Operand<TFloat32> features; // [2b, D], then [V*b, D]
+      Operand<TFloat32> teacherFeatures; // [2b, D]
+      Operand<TFloat32> towerMasks = null; // [2b, N]
+      Operand<TInt32> maskedRows = null; // [M]: view (row) of each masked patch
+      Operand<TFloat32> studentPatches = null; // [M, D] the masked patches' final tokens
+      Operand<TFloat32> teacherPatches = null; // [M, D] the same patches of the unmasked views
+      if (ibotOn) {
+        // iBOT needs the global views' patch tokens: the full last block there (locals stay CLS-only)
+        towerMasks = towers == 1 ? ibotMasks : towerMaskRows(tw, ibotMasks, towers, t);
+        VisionTransformer.Output so = VisionTransformer.maskedForward(st.withSubScope("global"), student, dims,
+            towerGlobals, aug.globalSize(), globalDrop, kernels, towerMasks);
+        VisionTransformer.Output to = VisionTransformer.maskedForward(te, teacher, dims, towerGlobals,
+            aug.globalSize(), null, kernels, null);
+        features = so.cls();
+        teacherFeatures = to.cls();
+        Ops ib = tw.withSubScope("ibot_select");
+        Operand<TInt64> where = ib.where(ib.math.greater(towerMasks, ib.constant(0.5f))); // [M, 2] (view, patch)
+        maskedRows = ib.dtypes.cast(ib.reshape(ib.slice(where, ib.constant(new long[] {0, 0}),
+            ib.constant(new long[] {-1, 1})), ib.constant(new int[] {-1})), TInt32.class); // [M]
+        Operand<TInt32> maskedCols = ib.dtypes.cast(ib.reshape(ib.slice(where, ib.constant(new long[] {0, 1}),
+            ib.constant(new long[] {-1, 1})), ib.constant(new int[] {-1})), TInt32.class); // [M]
+        Operand<TInt32> flat = ib.math.add(ib.math.mul(maskedRows, ib.constant(patches)), maskedCols); // [M]
+        studentPatches = ib.gather(patchRows(ib, so.tokens(), dims, patches), flat, ib.constant(0)); // [M, D]
+        teacherPatches = ib.stopGradient(ib.gather(patchRows(ib, to.tokens(), dims, patches), flat, ib.constant(0)));
+      } else {
+        features = VisionTransformer.clsFeature(st.withSubScope("global"), student, dims, towerGlobals,
+            aug.globalSize(), globalDrop, kernels); // [2b, D]
+        teacherFeatures = VisionTransformer.clsFeature(te, teacher, dims, towerGlobals, aug.globalSize(), null,
+            kernels); // [2b, D]
+      }
       if (nLocal > 0) {
         Operand<TFloat32> localFeatures =
             VisionTransformer.clsFeature(st.withSubScope("local"), student, dims, towerLocals, aug.localSize(),
                 new VisionTransformer.DropPath(rates, seed, 1, nLocal, shards, shard), kernels); // [nb, D]
         features = st.concat(List.of(features, localFeatures), st.constant(0)); // [V*b, D]
       }
-      Operand<TFloat32> s = DinoHead.forward(st.withSubScope("head"), student, headCfg, features); // [V*b, K]
-
-      // ---- teacher: only the 2 global views, no stochastic depth, no gradient ----
-      Ops te = tw.withSubScope("teacher_forward");
-      Operand<TFloat32> teacherFeatures =
-          VisionTransformer.clsFeature(te, teacher, dims, towerGlobals, aug.globalSize(), null, kernels); // [2b, D]
-      Operand<TFloat32> t2 =
-          te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2b, K]
+      Operand<TFloat32> s;
+      Operand<TFloat32> t2;
+      if (ibotOn) {
+        // one head pass over the CLS features and the masked patches (the shared head, as DINOv2's default)
+        Operand<TFloat32> both = DinoHead.forward(st.withSubScope("head"), student, headCfg,
+            st.concat(List.of(features, studentPatches), st.constant(0))); // [V*b + M, K]
+        s = st.slice(both, st.constant(new int[] {0, 0}), st.constant(new int[] {views * b, -1})); // [V*b, K]
+        Operand<TFloat32> sp = st.slice(both, st.constant(new int[] {views * b, 0}), st.constant(new int[] {-1, -1})); // [M, K]
+        Operand<TFloat32> bothT = te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg,
+            te.concat(List.of(teacherFeatures, teacherPatches), te.constant(0)))); // [2b + M, K]
+        t2 = te.slice(bothT, te.constant(new int[] {0, 0}), te.constant(new int[] {2 * b, -1})); // [2b, K]
+        Operand<TFloat32> tp = te.slice(bothT, te.constant(new int[] {2 * b, 0}), te.constant(new int[] {-1, -1})); // [M, K]
+        Ops il = tw.withSubScope("ibot_loss");
+        Operand<TFloat32> qp = DinoLoss.centredTeacher(il, tp, ibotCenterRead, teacherTemp); // [M, K]
+        Operand<TFloat32> perView = il.math.div(il.constant(1f), il.math.maximum(
+            il.sum(towerMasks, il.constant(new int[] {1})), il.constant(1f))); // [2b]: 1 / masked patches
+        Operand<TFloat32> weights = il.gather(perView, maskedRows, il.constant(0)); // [M]
+        towerIbot.add(DinoLoss.ibot(il, sp, qp, weights, 2 * b, (float) lossCfg.studentTemp()));
+        towerIbotSums.add(il.sum(tp, il.constant(new int[] {0}), Sum.keepDims(true))); // [1, K]
+        towerIbotCounts.add(il.dtypes.cast(il.size(maskedRows), TFloat32.class)); // M
+      } else {
+        s = DinoHead.forward(st.withSubScope("head"), student, headCfg, features); // [V*b, K]
+        // ---- teacher: only the 2 global views, no stochastic depth, no gradient ----
+        t2 = te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2b, K]
+      }
       towerStudentLogits.add(s);
       towerTeacherLogits.add(t2);
       towerFeatures.add(features);
@@ -208,7 +274,6 @@ public final class DinoGraph {
     }
 
     // ---- the teacher's probabilities: the OLD center (DINO), or Sinkhorn-Knopp over the whole batch (DINOv2) ----
-    DinoConfig.Loss lossCfg = cfg.loss();
     boolean sinkhorn = lossCfg.centering().equals("sinkhorn");
     List<Operand<TFloat32>> towerQ = new ArrayList<>();
     if (sinkhorn) {
@@ -268,6 +333,19 @@ public final class DinoGraph {
       objective = kl.withName("objective").math.add(localLoss,
           kl.math.mul(localKoleo, kl.constant((float) lossCfg.koleoWeight())));
     }
+    // ---- iBOT (DINOv2): the towers' patch losses (each over its 2b views: equal shards, so their mean), and the
+    // teacher's masked-patch logits pooled for the center (sums and counts, so uneven masks weigh right) ----
+    Operand<TFloat32> localIbot = lo.constant(0f);
+    Operand<TFloat32> localIbotSum = null;
+    Operand<TFloat32> localIbotCount = null;
+    if (ibotOn) {
+      Ops il = lo.withSubScope("ibot");
+      localIbot = towerMean(il, towerIbot, "tower_mean");
+      localIbotSum = towerIbotSums.size() == 1 ? towerIbotSums.get(0) : il.math.addN(towerIbotSums); // [1, K]
+      localIbotCount = towerIbotCounts.size() == 1 ? towerIbotCounts.get(0) : il.math.addN(towerIbotCounts);
+      objective = il.withName("objective").math.add(objective,
+          il.math.mul(localIbot, il.constant((float) lossCfg.ibotWeight())));
+    }
     Operand<TFloat32> localEntropy = towerMean(lo, towerEntropies, "tower_mean_entropy");
     Operand<TFloat32> localCenter = towerMean(dino, towerCenters, "tower_mean_center");
     studentLogits = towerConcat(tf, "student_forward", towerStudentLogits, views, k);
@@ -289,14 +367,21 @@ public final class DinoGraph {
 
     // ---- across workers: the mean of every shard's gradients and statistics (equal shards) ----
     Operand<TFloat32> batchCenter;
+    Operand<TFloat32> ibotSum = localIbotSum; // [1, K] (a mean over workers when distributed: the ratio is the same)
+    Operand<TFloat32> ibotCount = localIbotCount;
     if (cluster.distributed()) {
       List<Operand<TFloat32>> local = new ArrayList<>(localGradients);
       List<Shape> shapes = new ArrayList<>();
       for (Params.Param p : trainable) {
         shapes.add(Shape.of(p.spec().shape()));
       }
-      local.addAll(List.of(localCenter, localLoss, localEntropy, stopRequest, localKoleo));
-      shapes.addAll(List.of(Shape.of(1, k), Shape.scalar(), Shape.scalar(), Shape.scalar(), Shape.scalar()));
+      local.addAll(List.of(localCenter, localLoss, localEntropy, stopRequest, localKoleo, localIbot));
+      shapes.addAll(List.of(Shape.of(1, k), Shape.scalar(), Shape.scalar(), Shape.scalar(), Shape.scalar(),
+          Shape.scalar()));
+      if (ibotOn) {
+        local.addAll(List.of(localIbotSum, localIbotCount));
+        shapes.addAll(List.of(Shape.of(1, k), Shape.scalar()));
+      }
       List<Operand<TFloat32>> mean =
           AllReduce.mean(tf.withSubScope("all_reduce"), cluster, local, shapes, AllReduce.STEP,
               cluster.collectiveTimeoutSeconds());
@@ -307,6 +392,11 @@ public final class DinoGraph {
       teacherEntropy = lo.withName("global_teacher_entropy").identity(mean.get(n + 2));
       stopAll = mean.get(n + 3);
       koleo = lo.withName("global_koleo").identity(mean.get(n + 4));
+      ibot = lo.withName("global_ibot").identity(mean.get(n + 5));
+      if (ibotOn) {
+        ibotSum = mean.get(n + 6);
+        ibotCount = mean.get(n + 7);
+      }
     } else {
       gradients = localGradients;
       batchCenter = localCenter;
@@ -314,6 +404,7 @@ public final class DinoGraph {
       teacherEntropy = localEntropy;
       stopAll = tf.withSubScope("dino").withName("stop_all").identity(stopRequest);
       koleo = localKoleo;
+      ibot = localIbot;
     }
     klDivergence = lo.withName("kl").math.sub(loss, teacherEntropy);
 
@@ -325,6 +416,11 @@ public final class DinoGraph {
     gateDeps.add(teacherEntropy);
     gateDeps.add(stopAll);
     gateDeps.add(koleo);
+    gateDeps.add(ibot);
+    if (ibotOn) {
+      gateDeps.add(ibotSum);
+      gateDeps.add(ibotCount);
+    }
     Op gate = tf.withControlDependencies(gateDeps).withName("gate").noOp();
     Ops gated = tf.withControlDependencies(List.of(gate));
     // 2. AdamW on the student
@@ -342,9 +438,18 @@ public final class DinoGraph {
         : gated.withSubScope("dino").withName("center_update").assign(center,
             dino.math.add(dino.math.mul(centerRead, dino.constant(cm)),
                 dino.math.mul(batchCenter, dino.constant(1f - cm))));
+    // 4b. iBOT's center <- m c + (1 - m) mean of this step's masked teacher patch logits (kept when none was masked)
+    List<Op> beforeIncrement = new ArrayList<>(List.of(ema, centerUpdate));
+    if (ibotOn) {
+      Ops ic = gated.withSubScope("dino");
+      Operand<TFloat32> batchMean = ic.math.div(ibotSum, ic.math.maximum(ibotCount, ic.constant(1f))); // [1, K]
+      Operand<TFloat32> blend = ic.math.mul(ic.constant(1f - cm), ic.math.minimum(ibotCount, ic.constant(1f)));
+      beforeIncrement.add(ic.withName("ibot_center_update").assign(ibotCenter,
+          ic.math.add(ibotCenterRead, ic.math.mul(blend, ic.math.sub(batchMean, ibotCenterRead)))));
+    }
     // 5. the step counter, last
     Op increment =
-        tf.withControlDependencies(List.of(ema, centerUpdate)).withSubScope("dino").withName("increment")
+        tf.withControlDependencies(beforeIncrement).withSubScope("dino").withName("increment")
             .assign(globalStep, dino.math.add(stepRead, dino.constant(1L)));
     trainStep = tf.withControlDependencies(List.of(increment)).withName("train_step").noOp();
 
@@ -361,6 +466,9 @@ public final class DinoGraph {
     List<Operand<TFloat32>> values = List.of(loss, lr, weightDecay, momentum, teacherTemp, teacherEntropy, klDivergence);
     for (int i = 0; i < tags.length; i++) {
       writes.add(sm.summary.writeScalarSummary(writer, stepRead, sm.constant(tags[i]), values.get(i)));
+    }
+    if (ibotOn) {
+      writes.add(sm.summary.writeScalarSummary(writer, stepRead, sm.constant("train/ibot"), ibot));
     }
     writeSummaries = sm.withControlDependencies(writes).withName("write").noOp();
     flushSummaries = sm.summary.flushSummaryWriter(writer);
@@ -383,6 +491,9 @@ public final class DinoGraph {
     }
     rest.addAll(optimizer.initializers(init));
     rest.add(init.assign(center, init.zeros(init.constant(new long[] {1, k}), TFloat32.class)));
+    if (ibotOn) {
+      rest.add(init.assign(ibotCenter, init.zeros(init.constant(new long[] {1, k}), TFloat32.class)));
+    }
     rest.add(init.assign(globalStep, init.constant(0L)));
     initRest = init.withControlDependencies(rest).withName("rest").noOp();
 
@@ -456,7 +567,7 @@ public final class DinoGraph {
    * What one step reports (on a cluster: means over all workers, identical on each). {@code stop}:
    * some worker asked to stop after this step, so all stop at the same step.
    */
-  public record StepOutputs(float loss, float teacherEntropy, float kl, boolean stop, float koleo) {}
+  public record StepOutputs(float loss, float teacherEntropy, float kl, boolean stop, float koleo, float ibot) {}
 
   /**
    * Runs one training step on a batch: globals [2B, G, G, 3] and locals [nB, L, L, 3] as flat
@@ -489,9 +600,14 @@ public final class DinoGraph {
       Session.Runner r =
           session.runner().feed(globals, tg).feed(lr, lrT).feed(weightDecay, wdT).feed(momentum, mT)
               .feed(teacherTemp, ttT).feed(freezeLastLayer, frT).feed(seed, seedT).feed(stopRequest, stopT)
-              .addTarget(trainStep).fetch(loss).fetch(teacherEntropy).fetch(klDivergence).fetch(stopAll).fetch(koleo);
+              .addTarget(trainStep).fetch(loss).fetch(teacherEntropy).fetch(klDivergence).fetch(stopAll).fetch(koleo)
+              .fetch(ibot);
       if (tl != null) {
         r.feed(locals, tl);
+      }
+      TFloat32 masks = ibotMasks == null ? null : masksTensor(in, batchSize);
+      if (masks != null) {
+        r.feed(ibotMasks, masks);
       }
       if (summaries) {
         r.addTarget(writeSummaries);
@@ -508,9 +624,37 @@ public final class DinoGraph {
             ((TFloat32) res.get(1)).getFloat(),
             ((TFloat32) res.get(2)).getFloat(),
             ((TFloat32) res.get(3)).getFloat() > 0,
-            ((TFloat32) res.get(4)).getFloat());
+            ((TFloat32) res.get(4)).getFloat(),
+            ((TFloat32) res.get(5)).getFloat());
+      } finally {
+        if (masks != null) {
+          masks.close();
+        }
       }
     }
+  }
+
+  /** This worker's rows of the step's iBOT masks ({@link IbotMasks}: a function of the run seed and step). */
+  private TFloat32 masksTensor(StepInputs in, int batchSize) {
+    int grid = dims.nativeGrid();
+    boolean[][] all = IbotMasks.forStep(lossConfig, in.seed(), in.step(), 2 * batchSize * cluster.size(), grid);
+    float[] rows = IbotMasks.workerRows(all, cluster.task(), cluster.size());
+    return TFloat32.tensorOf(Shape.of(2L * batchSize, (long) grid * grid), DataBuffers.of(rows, true, false));
+  }
+
+  /** Tower {@code t}'s rows of view-major masks [2b, N]: [2b / towers, N], again view-major. */
+  private static Operand<TFloat32> towerMaskRows(Ops tf, Operand<TFloat32> masks, int towers, int t) {
+    int n = (int) masks.shape().get(1);
+    Operand<TFloat32> split = tf.reshape(masks, tf.constant(new int[] {2, towers, -1, n})); // [2, towers, b', N]
+    Operand<TFloat32> mine = tf.slice(split, tf.constant(new int[] {0, t, 0, 0}), tf.constant(new int[] {-1, 1, -1, -1}));
+    return tf.reshape(mine, tf.constant(new int[] {-1, n})); // [2b', N]
+  }
+
+  /** The patch rows of final tokens [B, P + N, D] (P: CLS and registers), flattened to [B * N, D]. */
+  private static Operand<TFloat32> patchRows(Ops tf, Operand<TFloat32> tokens, VisionTransformer.Dims d, int n) {
+    Operand<TFloat32> p = tf.slice(tokens, tf.constant(new int[] {0, d.prefixTokens(), 0}),
+        tf.constant(new int[] {-1, n, -1})); // [B, N, D]
+    return tf.reshape(p, tf.constant(new long[] {-1, d.embedDim()})); // [B*N, D]
   }
 
   private TFloat32 localTensor(float[] localViews, int batchSize) {
@@ -583,6 +727,11 @@ public final class DinoGraph {
 
   public Graph graph() {
     return graph;
+  }
+
+  /** The loss section this graph was built with (iBOT's mask settings among them). */
+  public DinoConfig.Loss lossConfig() {
+    return lossConfig;
   }
 
   public VisionTransformer.Dims dims() {

@@ -125,4 +125,24 @@ public final class DinoLoss {
     Operand<TFloat32> dist = tf.math.sqrt(tf.sum(tf.math.square(diff), tf.constant(new int[] {1}))); // [n]
     return tf.math.neg(tf.math.mean(tf.math.log(tf.math.add(dist, tf.constant(eps))), tf.constant(0)));
   }
+
+  /**
+   * iBOT's masked-patch cross-entropy (DINOv2's forward_masked): for every masked patch j of
+   * sample i(j), -q_j . log_softmax(s_j / tau_s), weighted by 1 / (masked patches of i(j)), summed
+   * and divided by the number of global views {@code samples} (views without a mask count as 0).
+   *
+   * @param student [M, K] the student's head logits at the M masked patches
+   * @param q [M, K] the teacher's centred probabilities at the same patches (unmasked views)
+   * @param weights [M] 1 / (masked patches of the patch's view)
+   * @param samples the global views these M patches come from (2b)
+   */
+  public static Operand<TFloat32> ibot(
+      Ops tf, Operand<TFloat32> student, Operand<TFloat32> q, Operand<TFloat32> weights, int samples,
+      float studentTemp) {
+    Operand<TFloat32> logP = tf.nn.logSoftmax(tf.math.div(student, tf.constant(studentTemp))); // [M, K]
+    Operand<TFloat32> perPatch = tf.sum(tf.math.mul(q, logP), tf.constant(new int[] {1})); // [M]
+    return tf.withName("ibot").math.div(
+        tf.math.neg(tf.sum(tf.math.mul(perPatch, weights), tf.constant(new int[] {0}))),
+        tf.constant((float) samples));
+  }
 }

@@ -304,7 +304,7 @@ public final class Trainer {
           if (stepListener != null) {
             stepListener.stepDone(gs, epoch, b, in, out);
           }
-          if (!Float.isFinite(out.loss()) || !Float.isFinite(out.koleo())) {
+          if (!Float.isFinite(out.loss()) || !Float.isFinite(out.koleo()) || !Float.isFinite(out.ibot())) {
             throw new DivergedException(String.format(Locale.ROOT,
                 "loss is %s at global step %d (epoch %d, step %d of %d); lr %.4g, weight decay %.4g, teacher temperature %.4g, "
                     + "teacher momentum %.6f. Training stopped; the last good checkpoint (%s) is untouched. "
@@ -323,6 +323,9 @@ public final class Trainer {
             m.put("kl", out.kl());
             if (cfg.loss().koleoWeight() > 0) {
               m.put("koleo", out.koleo());
+            }
+            if (cfg.loss().ibot()) {
+              m.put("ibot", out.ibot());
             }
             m.put("lr", in.lr());
             m.put("weight_decay", in.weightDecay());

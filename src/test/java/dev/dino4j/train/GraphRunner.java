@@ -68,7 +68,7 @@ final class GraphRunner {
 
   /** Feeds one step's inputs into a runner; the caller adds targets and fetches. */
   record Feed(TFloat32 globals, TFloat32 locals, TFloat32 lr, TFloat32 wd, TFloat32 m, TFloat32 tt, TBool freeze,
-      TInt64 seed) implements AutoCloseable {
+      TInt64 seed, TFloat32 masks) implements AutoCloseable {
 
     static Feed of(DinoGraph g, float[] globals, float[] locals, int b, int gs, int ls,
         float lr, float wd, float m, float tt, boolean freeze, long step) {
@@ -76,7 +76,14 @@ final class GraphRunner {
           TFloat32.tensorOf(Shape.of(2L * b, gs, gs, 3), DataBuffers.of(globals, true, false)),
           locals == null ? null : TFloat32.tensorOf(Shape.of(locals.length / (3L * ls * ls), ls, ls, 3), DataBuffers.of(locals, true, false)),
           TFloat32.scalarOf(lr), TFloat32.scalarOf(wd), TFloat32.scalarOf(m), TFloat32.scalarOf(tt),
-          TBool.scalarOf(freeze), TInt64.vectorOf(7, step));
+          TBool.scalarOf(freeze), TInt64.vectorOf(7, step), g.ibotMasks == null ? null : masks(g, b, gs, step));
+    }
+
+    /** The step's iBOT masks as the trainer feeds them (run seed 7, one worker). */
+    private static TFloat32 masks(DinoGraph g, int b, int gs, long step) {
+      int grid = g.dims().nativeGrid();
+      float[] rows = IbotMasks.workerRows(IbotMasks.forStep(g.lossConfig(), 7, step, 2 * b, grid), 0, 1);
+      return TFloat32.tensorOf(Shape.of(2L * b, (long) grid * grid), DataBuffers.of(rows, true, false));
     }
 
     Session.Runner into(Session.Runner r, DinoGraph g) {
@@ -84,6 +91,9 @@ final class GraphRunner {
           .feed(g.freezeLastLayer, freeze).feed(g.seed, seed);
       if (locals != null) {
         r.feed(g.locals, locals);
+      }
+      if (masks != null) {
+        r.feed(g.ibotMasks, masks);
       }
       return r;
     }
@@ -100,6 +110,9 @@ final class GraphRunner {
       tt.close();
       freeze.close();
       seed.close();
+      if (masks != null) {
+        masks.close();
+      }
     }
   }
 }

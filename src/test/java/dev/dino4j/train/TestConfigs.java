@@ -25,4 +25,19 @@ final class TestConfigs {
         new DinoConfig.Train(2, 4, 0, 0, outDir, 1, 0, "fp32", 1, 1, "auto"),
         new DinoConfig.Eval(0, 20, 0.07, 0, 0));
   }
+
+  /**
+   * {@link #tiny} on 16-px globals (4 x 4 patches, so block masks of 1-8 patches fit) and 8-px
+   * locals, with iBOT (weight 1, DINOv2's mask settings) and {@code koleo} on top of the DINO loss.
+   */
+  static DinoConfig tinyIbot(int localCrops, double dropPath, double clip, String outDir, double koleo) {
+    DinoConfig c = tiny(localCrops, dropPath, clip, outDir);
+    DinoConfig.Augment a = c.augment();
+    DinoConfig.Augment a16 = new DinoConfig.Augment(16, 8, localCrops, a.globalScale(), a.localScale(),
+        0.5, 0.8, 0.4, 0.4, 0.2, 0.1, 0.2, 1.0, 0.1, 0.5, 0.1, 2.0, 0.2);
+    DinoConfig.Loss l = c.loss();
+    DinoConfig.Loss ibot = new DinoConfig.Loss(l.studentTemp(), l.teacherTemp(), l.warmupTeacherTemp(),
+        l.warmupTeacherTempEpochs(), l.centerMomentum(), koleo, "ema", 3, 1.0, 0.1, 0.5, 0.5);
+    return new DinoConfig(c.data(), a16, c.model(), c.head(), ibot, c.optim(), c.train(), c.eval());
+  }
 }

@@ -59,7 +59,10 @@ class TowersTest {
         }
         List<Operand<TFloat32>> state = new ArrayList<>();
         state.add(dg.center);
-        out.add(GraphRunner.fetch(s, state).get(0));
+        if (dg.ibotCenter != null) {
+          state.add(dg.ibotCenter);
+        }
+        out.addAll(GraphRunner.fetch(s, state));
         for (Map<String, float[]> vars : List.of(GraphRunner.values(s, dg.student), GraphRunner.values(s, dg.teacher))) {
           out.addAll(vars.values());
         }
@@ -88,6 +91,13 @@ class TowersTest {
     assertTowersTakeTheSameSteps(v2);
   }
 
+  @Test
+  void twoTowersTakeTheSameStepsWithIbot() {
+    // iBOT: each tower gathers its own views' masked patches; the center pools them by sums and
+    // counts (towers hold different numbers of masked patches), the loss is the towers' mean
+    assertTowersTakeTheSameSteps(TestConfigs.tinyIbot(2, 0.2, 3.0, "unused", 0.1));
+  }
+
   private static void assertTowersTakeTheSameSteps(DinoConfig base) {
     List<float[]> one = run(withTowers(base, 1, 1), 3);
     List<float[]> two = run(withTowers(base, 2, 2), 3);
@@ -95,8 +105,14 @@ class TowersTest {
     // names of the tensors after the 12 per-step ones: center, then student and teacher in graph order
     List<String> names = new ArrayList<>(java.util.Collections.nCopies(12, "step output"));
     names.add("center");
+    if (base.loss().ibot()) {
+      names.add("ibot_center");
+    }
     for (String scope : List.of("student", "teacher")) {
       CheckpointWeights.specs(base).forEach(p -> names.add(scope + "/" + p.name()));
+      if (base.loss().ibot()) {
+        names.add(scope + "/mask_token");
+      }
     }
     assertEquals(one.size(), names.size());
     int dim = base.model().embedDim();
