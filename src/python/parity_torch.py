@@ -31,6 +31,16 @@ filled with -1, nn.PairwiseDistance's eps, -log(d + eps) averaged, summed over t
 times the weight), and the Sinkhorn-Knopp teacher (exp(t / tau) transposed to K x B, divided by
 its total, then per iteration by the prototype sums / K and the sample sums / B, times B), which
 replaces the center; the center is then never updated.
+
+With `loss.ibot_weight > 0` the step adds DINOv2's iBOT patch loss the DINOv2 way: the student's
+global views get the dump's masks (views/step-NNNN-masks.npy), the masked patch embeddings
+replaced by the backbone's mask_token (zeros at step 0) before the position embedding; the teacher
+sees the unmasked views; the masked positions' final patch tokens go through the same head as
+the CLS tokens; the teacher's are centred with their own center (EMA of the mean over the masked
+patches, updated after the loss) and sharpened with the teacher temperature; the loss is
+-sum over masked patches of q . log_softmax(s / 0.1), each weighted 1 / (masked patches of its
+view), divided by the number of global views (DINOv2's forward_masked, times its loss_scales 2
+and ibot_loss_scale 1/2), times the weight.
 """
 
 import argparse
@@ -129,14 +139,17 @@ class VisionTransformer(nn.Module):
             pp = F.interpolate(src, size=(w0, h0), mode="bicubic", align_corners=False)
         return torch.cat((cls_pos, pp.permute(0, 2, 3, 1).reshape(1, -1, dim)), dim=1)  # [1, N'+1, D]
 
-    def forward(self, x):  # [B, 3, H, W] -> [B, D]
+    def forward(self, x, masks=None, all_tokens=False):  # [B, 3, H, W] -> [B, D] (all_tokens: [B, 1+N, D])
         b, _, w, h = x.shape
         x = self.patch_embed(x)  # [B, N, D]
+        if masks is not None:  # DINOv2's prepare_tokens_with_masks
+            x = torch.where(masks.unsqueeze(-1), self.mask_token.to(x.dtype).unsqueeze(0), x)
         x = torch.cat((self.cls_token.expand(b, -1, -1), x), dim=1)  # [B, N+1, D]
         x = x + self.interpolate_pos_encoding(x.shape[1] - 1, w, h)
         for blk in self.blocks:
             x = blk(x)
-        return self.norm(x)[:, 0]
+        x = self.norm(x)
+        return x if all_tokens else x[:, 0]
 
 
 def weight_normed_linear(bottleneck, out_dim):
@@ -328,6 +341,29 @@ def build(cfg, dtype, pos_interp):
     return net(), net()
 
 
+class IBOTPatchLoss(nn.Module):
+    """DINOv2's iBOTPatchLoss on one process: softmax_center_teacher, forward_masked, the center's EMA."""
+
+    def __init__(self, out_dim, student_temp, center_momentum, dtype):
+        super().__init__()
+        self.student_temp = student_temp
+        self.center_momentum = center_momentum
+        self.register_buffer("center", torch.zeros(1, out_dim, dtype=dtype))
+
+    @torch.no_grad()
+    def softmax_center_teacher(self, teacher_patch_tokens, teacher_temp):
+        return F.softmax((teacher_patch_tokens - self.center) / teacher_temp, dim=-1)
+
+    def forward_masked(self, student_masked, teacher_q, masks, masks_weight):
+        loss = torch.sum(teacher_q * F.log_softmax(student_masked / self.student_temp, dim=-1), dim=-1)  # [M]
+        return -(loss * masks_weight).sum() / masks.shape[0]
+
+    @torch.no_grad()
+    def update_center(self, teacher_patch_tokens):  # [M, K]: the mean over the masked patches
+        self.center = self.center * self.center_momentum + teacher_patch_tokens.mean(0, keepdim=True) * (
+            1 - self.center_momentum)
+
+
 def load_views(dump, step, dtype):
     g = np.load(os.path.join(dump, "views", "step-%04d-globals.npy" % step))  # [2B, G, G, 3] NHWC
     lo = np.load(os.path.join(dump, "views", "step-%04d-locals.npy" % step))  # [nB, L, L, 3]
@@ -350,8 +386,14 @@ def train(args):
     from_config = "official" if cfg["model"].get("interpolate_offset", 0.0) > 0 else "size"
     pos_interp = from_config if args.pos_interp == "config" else args.pos_interp
     student, teacher = build(cfg, dtype, pos_interp)
+    ibot_weight = float(lc.get("ibot_weight", 0.0))
+    if ibot_weight > 0:  # DINOv2's backbone parameter, zeros at init (the dump's step 0 has it at zeros too)
+        for net in (student, teacher):
+            net.backbone.mask_token = nn.Parameter(torch.zeros(1, cfg["model"]["embed_dim"], dtype=dtype))
     init = {k: torch.from_numpy(v).to(dtype) for k, v in load_file(os.path.join(args.dump, "init.safetensors")).items()}
-    student.load_state_dict(init, strict=True)
+    missing, unexpected = student.load_state_dict(init, strict=False)
+    if unexpected or missing != (["backbone.mask_token"] if ibot_weight > 0 else []):
+        sys.exit("init.safetensors does not fit the model: missing %s, unexpected %s" % (missing, unexpected))
     teacher.load_state_dict(student.state_dict(), strict=True)
     for p in teacher.parameters():
         p.requires_grad = False
@@ -368,7 +410,8 @@ def train(args):
     koleo_weight = float(lc.get("koleo_weight", 0.0))
     sinkhorn = lc.get("sinkhorn_iterations", 3) if lc.get("centering", "ema") == "sinkhorn" else 0
     koleo_loss = KoLeoLoss()
-    losses, koleos, clipped, temps, grad_norms = [], [], [], [], []
+    ibot_loss = IBOTPatchLoss(cfg["head"]["out_dim"], lc["student_temp"], lc["center_momentum"], dtype)
+    losses, koleos, ibots, clipped, temps, grad_norms = [], [], [], [], [], []
     t0 = time.time()
     for it in range(steps):
         epoch = it // spe
@@ -379,14 +422,36 @@ def train(args):
         g, lo = load_views(args.dump, it, dtype)
         crops = list(g.chunk(2)) + list(lo.chunk(a["local_crops"]))  # view-major, as dino4j feeds them
 
-        teacher_output = teacher(crops[:2])  # only the 2 global views pass through the teacher
-        student_output, student_features = student(crops, with_features=True)
-        loss = dino_loss(student_output, teacher_output, epoch, sinkhorn)
-        objective = loss
+        if ibot_weight > 0:
+            # DINOv2's step: backbones by hand, the head once over the CLS tokens and the masked patches
+            masks = torch.from_numpy(np.load(os.path.join(args.dump, "views", "step-%04d-masks.npy" % it)) > 0.5)  # [2B, N]
+            flat = masks.flatten().nonzero().flatten()  # mask_indices_list
+            weight = (1 / masks.sum(-1).clamp(min=1).to(dtype)).unsqueeze(-1).expand_as(masks)[masks]  # masks_weight
+            g2 = torch.cat(crops[:2])
+            with torch.no_grad():
+                tt = teacher.backbone(g2, all_tokens=True)  # [2B, 1+N, D], unmasked
+                t_out = teacher.head(torch.cat((tt[:, 0], tt[:, 1:].flatten(0, 1)[flat])))
+                teacher_output, teacher_patches = t_out[:2 * batch], t_out[2 * batch:]  # [2B, K], [M, K]
+            st = student.backbone(g2, masks=masks, all_tokens=True)  # [2B, 1+N, D]
+            local_cls = student.backbone(torch.cat(crops[2:]))  # [nB, D]
+            student_features = torch.cat((st[:, 0], local_cls))  # [V*B, D]
+            s_out = student.head(torch.cat((student_features, st[:, 1:].flatten(0, 1)[flat])))
+            student_output, student_patches = s_out[:len(student_features)], s_out[len(student_features):]
+            loss = dino_loss(student_output, teacher_output, epoch, sinkhorn)
+            q = ibot_loss.softmax_center_teacher(teacher_patches, dino_loss.teacher_temp_schedule[epoch])
+            ibot = ibot_loss.forward_masked(student_patches, q, masks, weight) * 2 * 0.5  # loss_scales x ibot_loss_scale
+            ibot_loss.update_center(teacher_patches)
+            objective = loss + ibot_weight * ibot
+            ibots.append(ibot.item())
+        else:
+            teacher_output = teacher(crops[:2])  # only the 2 global views pass through the teacher
+            student_output, student_features = student(crops, with_features=True)
+            loss = dino_loss(student_output, teacher_output, epoch, sinkhorn)
+            objective = loss
         if koleo_weight > 0:
             # per global view (its B rows), summed over the two, as the DINOv2 train step does
             koleo = sum(koleo_loss(p) for p in student_features[:2 * batch].chunk(2))
-            objective = loss + koleo_weight * koleo
+            objective = objective + koleo_weight * koleo
             koleos.append(koleo.item())
         if not math.isfinite(objective.item()):
             sys.exit("loss is %s at step %d" % (objective.item(), it))
@@ -411,11 +476,17 @@ def train(args):
 
     out = os.path.join(args.dump, "torch-" + args.dtype + ("" if pos_interp == from_config else "-" + pos_interp))
     os.makedirs(out, exist_ok=True)
-    np64 = lambda sd: {k: v.detach().to(torch.float64).numpy() for k, v in sd.items()}
+    np64 = lambda sd: {k: v.detach().to(torch.float64).numpy() for k, v in sd.items() if k != "backbone.mask_token"}
     save_file(np64(student.state_dict()), os.path.join(out, "final-student.safetensors"))
     save_file(np64(teacher.state_dict()), os.path.join(out, "final-teacher.safetensors"))
-    save_file({"center": dino_loss.center.to(torch.float64).numpy()}, os.path.join(out, "final-center.safetensors"))
-    json.dump({"dtype": args.dtype, "pos_interp": pos_interp, "losses": losses, "koleo": koleos, "clipped": clipped,
+    state = {"center": dino_loss.center.to(torch.float64).numpy()}
+    if ibot_weight > 0:  # beside the center, as dino4j's dump keeps them
+        state["ibot_center"] = ibot_loss.center.to(torch.float64).numpy()
+        for name, net in (("student", student), ("teacher", teacher)):
+            state[name + ".mask_token"] = net.backbone.mask_token.detach().to(torch.float64).numpy()
+    save_file(state, os.path.join(out, "final-center.safetensors"))
+    json.dump({"dtype": args.dtype, "pos_interp": pos_interp, "losses": losses, "koleo": koleos, "ibot": ibots,
+               "clipped": clipped,
                "grad_norm_median": [float(np.median(n)) for n in grad_norms],
                "lr": lr_s.tolist(), "weight_decay": wd_s.tolist(), "momentum": mom_s.tolist(), "teacher_temp": temps,
                "torch": torch.__version__, "seconds": time.time() - t0},
@@ -515,6 +586,17 @@ def compare(args):
                  "dino4j_vs_torch64": float(np.abs(k_j - k64).max()),
                  "torch32_vs_torch64": float(np.abs(k32 - k64).max()),
                  "first_step_dino4j_vs_torch64": float(abs(k_j[0] - k64[0]))}
+    ibot = None
+    if t32.get("ibot"):  # the iBOT patch loss before its weight, every step
+        if "ibot" not in j[0]:
+            raise SystemExit("PyTorch trained with iBOT but dino4j-steps.jsonl has no ibot values")
+        i_j = np.array([s["ibot"] for s in j], dtype=np.float64)
+        i32, i64 = np.array(t32["ibot"]), np.array(t64["ibot"])
+        ibot = {"dino4j_vs_torch32": float(np.abs(i_j - i32).max()),
+                "dino4j_vs_torch64": float(np.abs(i_j - i64).max()),
+                "torch32_vs_torch64": float(np.abs(i32 - i64).max()),
+                "first_step_dino4j_vs_torch64": float(abs(i_j[0] - i64[0])),
+                "mean": float(i_j.mean())}
     # the scalars dino4j fed (float32) against the reference schedules computed here (float64)
     sched = {}
     for key, ref in (("lr", t64["lr"]), ("weight_decay", t64["weight_decay"]), ("momentum", t64["momentum"]),
@@ -531,6 +613,8 @@ def compare(args):
     checks = {"loss": loss["dino4j_vs_torch32"] <= max(f * loss["torch32_vs_torch64"], floor)}
     if koleo is not None:
         checks["koleo"] = koleo["dino4j_vs_torch32"] <= max(f * koleo["torch32_vs_torch64"], floor)
+    if ibot is not None:
+        checks["ibot"] = ibot["dino4j_vs_torch32"] <= max(f * ibot["torch32_vs_torch64"], floor)
     for name, g in groups.items():
         if name.endswith("key bias"):
             checks[name] = g["dino4j_vs_torch32"]["max_abs"] <= args.key_bias_bound
@@ -543,14 +627,18 @@ def compare(args):
 
     cfg = meta["config"]
     lc = cfg["loss"]
-    print("training parity, dino4j vs PyTorch (official DINO step): %d steps, kernels %s, centering %s, koleo_weight %s, %s"
-          % (steps, cfg["train"]["kernels"], lc.get("centering", "ema"), lc.get("koleo_weight", 0), d))
+    print("training parity, dino4j vs PyTorch (official DINO step): %d steps, kernels %s, centering %s, koleo_weight %s, "
+          "ibot_weight %s, %s" % (steps, cfg["train"]["kernels"], lc.get("centering", "ema"), lc.get("koleo_weight", 0),
+                                  lc.get("ibot_weight", 0), d))
     print("  %-32s %14s %14s %14s" % ("", "dino4j-torch32", "dino4j-torch64", "torch32-torch64"))
     print("  %-32s %14.3e %14.3e %14.3e" % ("loss, max over steps", loss["dino4j_vs_torch32"], loss["dino4j_vs_torch64"],
                                             loss["torch32_vs_torch64"]))
     if koleo is not None:
         print("  %-32s %14.3e %14.3e %14.3e" % ("KoLeo term, max over steps", koleo["dino4j_vs_torch32"],
                                                 koleo["dino4j_vs_torch64"], koleo["torch32_vs_torch64"]))
+    if ibot is not None:
+        print("  %-32s %14.3e %14.3e %14.3e" % ("iBOT term, max over steps", ibot["dino4j_vs_torch32"],
+                                                ibot["dino4j_vs_torch64"], ibot["torch32_vs_torch64"]))
     for name, g in groups.items():
         # a key bias is noise around 0 (0 in float64): only its absolute size means anything
         kinds = (("max_abs", "max abs"),) if name.endswith("key bias") else (("max_abs", "max abs"), ("rel", "relative L2"))
@@ -577,7 +665,8 @@ def compare(args):
               % (float(np.abs(np.array(to["losses"]) - loss64).max()), sd["max_abs"]))
     print("  checks: " + ", ".join("%s %s" % (k, "ok" if v else "FAIL") for k, v in checks.items()))
     print("  verdict: %s" % ("PASS" if verdict else "FAIL"))
-    result = {"steps": steps, "kernels": cfg["train"]["kernels"], "loss": loss, "koleo": koleo, "groups": groups, "moved": moved, "worst_tensor": worst,
+    result = {"steps": steps, "kernels": cfg["train"]["kernels"], "loss": loss, "koleo": koleo, "ibot": ibot,
+              "groups": groups, "moved": moved, "worst_tensor": worst,
               "schedules": sched, "freeze_flags_match": freeze_ok, "clipped": clipped, "factor": f, "floor": floor,
               "key_bias_bound": args.key_bias_bound, "checks": checks, "verdict": verdict}
     json.dump(result, open(os.path.join(d, "parity-result.json"), "w"), indent=1)

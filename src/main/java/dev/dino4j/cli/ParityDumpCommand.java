@@ -14,6 +14,7 @@ import dev.dino4j.model.Weights;
 import dev.dino4j.train.CheckpointWeights;
 import dev.dino4j.train.Checkpoints;
 import dev.dino4j.train.DinoGraph;
+import dev.dino4j.train.IbotMasks;
 import dev.dino4j.train.Trainer;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -52,10 +53,12 @@ import picocli.CommandLine.Spec;
  *   OUT/init.safetensors             step 0 of the student = teacher, head included (official names, PyTorch layouts)
  *   OUT/views/step-NNNN-globals.npy  [2B, G, G, 3] NHWC float32, view-major, as fed to the step
  *   OUT/views/step-NNNN-locals.npy   [nB, L, L, 3]
+ *   OUT/views/step-NNNN-masks.npy    [2B, N] float32, 1 = masked patch (with loss.ibot_weight > 0)
  *   OUT/dino4j-steps.jsonl           per step: loss and the scalars fed (lr, wd, momentum, teacher temp, freeze)
  *   OUT/final-student.safetensors    after the last step (official names, PyTorch layouts)
  *   OUT/final-teacher.safetensors
- *   OUT/final-center.safetensors     center [1, K]
+ *   OUT/final-center.safetensors     center [1, K]; with iBOT also ibot_center [1, K], student.mask_token,
+ *                                    teacher.mask_token [1, D]
  *   OUT/run/                         the run directory (checkpoints, train.log)
  * </pre>
  */
@@ -135,6 +138,14 @@ final class ParityDumpCommand implements Callable<Integer> {
         if (cfg.loss().koleoWeight() > 0) {
           m.put("koleo", res.koleo()); // the KoLeo term before its weight
         }
+        if (cfg.loss().ibot()) {
+          m.put("ibot", res.ibot()); // the iBOT patch loss before its weight
+          // the masks the step was fed: the same pure function of (seed, step) the graph calls
+          int grid = cfg.augment().globalSize() / cfg.model().patchSize();
+          float[] masks = IbotMasks.workerRows(IbotMasks.forStep(cfg.loss(), in.seed(), in.step(),
+              2 * b.batchSize(), grid), 0, 1);
+          Npy.write(out.resolve("views").resolve(name + "-masks.npy"), masks, 2L * b.batchSize(), (long) grid * grid);
+        }
         m.put("lr", in.lr());
         m.put("weight_decay", in.weightDecay());
         m.put("momentum", in.momentum());
@@ -155,7 +166,14 @@ final class ParityDumpCommand implements Callable<Integer> {
     saveNetwork(CheckpointWeights.read(last, cfg, "teacher"), out.resolve("final-teacher.safetensors"), cfg, "teacher, final");
     int k = cfg.head().outDim();
     Weights center = new Weights();
-    center.put("center", new long[] {1, k}, readCenter(last, k));
+    center.put("center", new long[] {1, k}, readVariable(last, "dino", "center", 1, k));
+    if (cfg.loss().ibot()) {
+      int dim = cfg.model().embedDim();
+      center.put("ibot_center", new long[] {1, k}, readVariable(last, "dino", "ibot_center", 1, k));
+      for (String net : List.of("student", "teacher")) {
+        center.put(net + ".mask_token", new long[] {1, dim}, readVariable(last, net, "mask_token", 1, dim));
+      }
+    }
     SafetensorsWriter.write(out.resolve("final-center.safetensors"), center.all(), Map.of());
 
     Map<String, Object> meta = new LinkedHashMap<>();
@@ -176,16 +194,16 @@ final class ParityDumpCommand implements Callable<Integer> {
     SafetensorsWeights.save(file, w, WeightNames.Naming.OFFICIAL, Map.of("dino4j.parity", what));
   }
 
-  /** dino/center [1, K] from a checkpoint: a graph with that one variable restores only it. */
-  private static float[] readCenter(Path checkpoint, int k) {
+  /** scope/name [rows, cols] from a checkpoint: a graph with that one variable restores only it. */
+  private static float[] readVariable(Path checkpoint, String scope, String name, int rows, int cols) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      Variable<TFloat32> c = tf.withSubScope("dino").withName("center").variable(Shape.of(1, k), TFloat32.class);
+      Variable<TFloat32> c = tf.withSubScope(scope).withName(name).variable(Shape.of(rows, cols), TFloat32.class);
       var read = tf.identity(c);
       try (Session s = new Session(g)) {
         s.restore(checkpoint.resolve("vars").toString());
         try (Result r = s.runner().fetch(read).run()) {
-          float[] v = new float[k];
+          float[] v = new float[rows * cols];
           ((TFloat32) r.get(0)).copyTo(DataBuffers.of(v, false, false));
           return v;
         }

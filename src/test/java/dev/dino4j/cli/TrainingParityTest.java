@@ -44,16 +44,20 @@ class TrainingParityTest {
 
   /**
    * The official DINO step with either kernel choice; and DINOv2's objectives (KoLeo, Sinkhorn-Knopp
-   * centering instead of the center) against the DINOv2 code's way of computing them.
+   * centering instead of the center) against the DINOv2 code's way of computing them; and iBOT's
+   * masked-patch loss (with KoLeo, the EMA center): the same masks, mask token, shared head and
+   * patch center as DINOv2's step.
    */
   @ParameterizedTest(name = "train.kernels {0} {1}")
-  @CsvSource({"auto, dino", "stock, dino", "auto, dinov2"})
+  @CsvSource({"auto, dino", "stock, dino", "auto, dinov2", "auto, ibot"})
   void dino4jTrainsAsTheOfficialPyTorchStep(String kernels, String objectives, @TempDir Path dir) throws Exception {
     Path dump = dir.resolve("dump");
     List<String> args = new ArrayList<>(List.of("parity-dump", "--config", "configs/parity.yaml", "--out",
         dump.toString(), "--set", "train.kernels=" + kernels));
     if (objectives.equals("dinov2")) {
       args.addAll(List.of("--set", "loss.koleo_weight=0.1", "--set", "loss.centering=sinkhorn"));
+    } else if (objectives.equals("ibot")) {
+      args.addAll(List.of("--set", "loss.koleo_weight=0.1", "--set", "loss.ibot_weight=1.0"));
     }
     WeightsCommandsTest.Run run = WeightsCommandsTest.cli(args.toArray(String[]::new));
     assertEquals(0, run.code(), "parity-dump failed:\n" + run.err());
@@ -69,7 +73,18 @@ class TrainingParityTest {
     JsonNode r = JSON.readTree(dump.resolve("parity-result.json").toFile());
 
     assertTrue(r.get("steps").asInt() >= 60, "steps " + r.get("steps"));
-    if (objectives.equals("dinov2")) {
+    if (objectives.equals("ibot")) {
+      JsonNode i = r.get("ibot");
+      assertFalse(i.isNull(), "the replay computed no iBOT term");
+      assertTrue(i.get("mean").asDouble() > 0.1, "iBOT term " + i.get("mean") + ": nothing masked?");
+      assertTrue(i.get("dino4j_vs_torch32").asDouble()
+              <= Math.max(r.get("factor").asDouble() * i.get("torch32_vs_torch64").asDouble(), r.get("floor").asDouble()),
+          "per-step iBOT: dino4j vs torch32 " + i.get("dino4j_vs_torch32") + ", torch32 vs torch64 "
+              + i.get("torch32_vs_torch64"));
+    } else {
+      assertTrue(r.get("ibot").isNull());
+    }
+    if (!objectives.equals("dino")) {
       JsonNode k = r.get("koleo");
       assertFalse(k.isNull(), "the replay computed no KoLeo term");
       assertTrue(k.get("dino4j_vs_torch32").asDouble()
