@@ -72,6 +72,53 @@ class DistributedTrainerTest {
     assertTrue(maxWeight < 1e-5, "weights differ by " + maxWeight);
   }
 
+  @Test
+  void twoWorkersWithIbotTrainLikeOne(@TempDir Path tmp) throws Exception {
+    // iBOT: each worker takes its samples' rows of the global batch's masks, its loss is over its own
+    // views (equal shards: the mean is the global loss) and the patch center pools the workers' sums
+    // and counts, so uneven numbers of masked patches weigh as in one worker
+    DinoConfig base = TestConfigs.tinyIbot(2, 0.1, 3.0, "unused", 0.0);
+    Path one = tmp.resolve("one");
+    new Trainer(ibotConfig(one, base), new TrainerTest.Synthetic(24, Integer.MAX_VALUE)).run();
+    Path two = tmp.resolve("two");
+    List<Trainer> workers = new ArrayList<>();
+    for (Cluster c : ClusterTest.loopback(2, 60)) {
+      workers.add(new Trainer(ibotConfig(two, base), new TrainerTest.Synthetic(24, Integer.MAX_VALUE), c));
+    }
+    runCluster(workers);
+    List<double[]> a = losses(one);
+    List<double[]> b = losses(two);
+    assertEquals(4, a.size());
+    assertEquals(a.size(), b.size());
+    double maxLoss = 0;
+    for (int i = 0; i < a.size(); i++) {
+      maxLoss = Math.max(maxLoss, Math.abs(a.get(i)[1] - b.get(i)[1]));
+    }
+    double maxWeight = maxWeightDiff(one, two, ibotConfig(one, base), "student", "teacher");
+    System.out.printf("iBOT, 2 x B/2 vs 1 x B: max |loss diff| %.3g, max |weight diff| %.3g%n", maxLoss, maxWeight);
+    assertTrue(maxLoss < 1e-5, "losses differ by " + maxLoss);
+    assertTrue(maxWeight < 1e-5, "weights differ by " + maxWeight);
+    assertEquals(metric(one, "ibot"), metric(two, "ibot"), 1e-5);
+  }
+
+  private static DinoConfig ibotConfig(Path dir, DinoConfig c) {
+    return new DinoConfig(c.data(), c.augment(), c.model(), c.head(), c.loss(), c.optim(),
+        new DinoConfig.Train(2, 8, 42, 2, dir.toString(), 1, 0, "fp32", 1, 1, "auto"), c.eval());
+  }
+
+  /** The last logged value of {@code key}. */
+  private static double metric(Path dir, String key) throws IOException {
+    ObjectMapper om = new ObjectMapper();
+    double last = Double.NaN;
+    for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"))) {
+      JsonNode n = om.readTree(line);
+      if (n.has(key)) {
+        last = n.get(key).asDouble();
+      }
+    }
+    return last;
+  }
+
   /** Logged (step, loss) pairs of a run directory. */
   static List<double[]> losses(Path dir) throws IOException {
     List<double[]> out = new ArrayList<>();

@@ -156,6 +156,69 @@ class TrainerTest {
     }
   }
 
+  /**
+   * iBOT (with KoLeo, 2 registers and LayerScale, so the patch rows start after the registers) on
+   * 16-px globals: the masks come from (seed, step), so a resumed run trains bit for bit as an
+   * uninterrupted one, the mask token and the patch center included.
+   */
+  private static DinoConfig ibot(Path dir, int epochs, int steps, String precision) {
+    DinoConfig c = TestConfigs.tinyIbot(2, 0.1, 3.0, dir.toString(), 0.1);
+    DinoConfig.Model m = c.model();
+    return new DinoConfig(c.data(), c.augment(),
+        new DinoConfig.Model(m.arch(), m.patchSize(), m.embedDim(), m.depth(), m.heads(), m.mlpRatio(), m.dropPathRate(),
+            0.0, 2, 1e-5),
+        c.head(), c.loss(), c.optim(),
+        new DinoConfig.Train(epochs, 4, 0, steps, dir.toString(), 1, 0, precision, 1, 1, "auto"), c.eval());
+  }
+
+  @Test
+  void withIbotResumeIsBitIdenticalAndBf16Tracks(@TempDir Path tmp) throws IOException {
+    Path straight = tmp.resolve("straight");
+    Trainer.Outcome a = new Trainer(ibot(straight, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
+    assertEquals(4, a.globalStep());
+    Path resumed = tmp.resolve("resumed");
+    Trainer first = new Trainer(ibot(resumed, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE));
+    first.requestStop();
+    assertEquals(1, first.run().globalStep());
+    Trainer.Outcome b = new Trainer(ibot(resumed, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
+    assertEquals(a.lastLoss(), b.lastLoss(), 0f);
+    Path ca = new Checkpoints(straight).latest().orElseThrow();
+    Path cb = new Checkpoints(resumed).latest().orElseThrow();
+    assertArrayEquals(Files.readAllBytes(ca.resolve("vars.data-00000-of-00001")),
+        Files.readAllBytes(cb.resolve("vars.data-00000-of-00001")));
+    List<JsonNode> lines = metricLines(straight);
+    List<Double> ibots = lines.stream().filter(n -> n.has("ibot")).map(n -> n.get("ibot").asDouble()).toList();
+    assertEquals(4, ibots.size(), "ibot is logged every step");
+    for (double v : ibots) {
+      assertTrue(v > 0.5 && Double.isFinite(v), "iBOT term " + v + " (K = 32: ln K = 3.5 at a uniform teacher)");
+    }
+    // the mask token is trained: it left its zero init
+    try (Graph g = new Graph()) {
+      DinoGraph dg = new DinoGraph(g, ibot(straight, 2, 2, "fp32"));
+      try (Session s = new Session(g)) {
+        Checkpoints.restore(s, ca);
+        float[] token = GraphRunner.values(s, dg.student).get("mask_token");
+        double max = 0;
+        for (float x : token) {
+          max = Math.max(max, Math.abs(x));
+        }
+        assertTrue(max > 1e-5, "mask_token still " + max);
+        float[] center = GraphRunner.fetch(s, List.of(dg.ibotCenter)).get(0);
+        assertTrue(Math.abs(center[0]) > 0, "ibot center never updated");
+      }
+    }
+    if (SessionOptions.bf16Supported()) { // bf16 compute: the same losses to bf16's rounding (~1%)
+      Path half = tmp.resolve("bf16");
+      new Trainer(ibot(half, 2, 2, "bf16"), new Synthetic(16, Integer.MAX_VALUE)).run();
+      List<Double> l32 = lossValues(straight);
+      List<Double> l16 = lossValues(half);
+      assertEquals(l32.size(), l16.size());
+      for (int i = 0; i < l32.size(); i++) {
+        assertEquals(l32.get(i), l16.get(i), 0.03 * Math.abs(l32.get(i)), "bf16 step " + i + ": " + l16 + " vs " + l32);
+      }
+    }
+  }
+
   @Test
   void nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint(@TempDir Path tmp) throws IOException {
     Path dir = tmp.resolve("run");
