@@ -7,7 +7,9 @@ import dev.dino4j.config.DinoConfig;
  * forward + backward (counted as 3x forward) over all views, teacher forward over the 2 global
  * views. Elementwise ops, softmax and LayerNorm are left out, as in the usual MFU convention.
  * Counted for the reference's step (every token through every block) or for dino4j's training
- * graph, whose last block runs for the CLS row only ({@link VisionTransformer#clsFeature}).
+ * graph, whose last block runs for the CLS row only ({@link VisionTransformer#clsFeature}). With
+ * iBOT, the expected masked patches (their targets' mean; block packing masks a little fewer) go
+ * through the head too.
  */
 public final class Flops {
 
@@ -43,16 +45,21 @@ public final class Flops {
               + 2 * d * d // proj
               + 2 * d * hidden * 2; // fc1 + fc2
     }
+    return patchEmbed + (m.depth() - 1) * perBlock + lastBlock + headPerRow(cfg);
+  }
+
+  /** Forward matmul FLOPs of the DINO head for one row (a CLS token, or an iBOT masked patch). */
+  public static double headPerRow(DinoConfig cfg) {
+    DinoConfig.Head h = cfg.head();
     double head = 0;
-    double in = d;
+    double in = cfg.model().embedDim();
     int layers = Math.max(h.layers(), 1);
     for (int i = 0; i < layers; i++) {
       double out = i == layers - 1 ? h.bottleneckDim() : h.hiddenDim();
       head += 2 * in * out;
       in = out;
     }
-    head += 2.0 * h.bottleneckDim() * h.outDim();
-    return patchEmbed + (m.depth() - 1) * perBlock + lastBlock + head;
+    return head + 2.0 * h.bottleneckDim() * h.outDim();
   }
 
   /** Matmul FLOPs of the reference's training step per image. */
@@ -63,9 +70,17 @@ public final class Flops {
   /** As {@link #trainStepPerImage(DinoConfig)}; {@code clsOnlyLastBlock}: dino4j's training graph. */
   public static double trainStepPerImage(DinoConfig cfg, boolean clsOnlyLastBlock) {
     DinoConfig.Augment a = cfg.augment();
-    double global = forwardPerView(cfg, a.globalSize(), clsOnlyLastBlock);
+    DinoConfig.Loss l = cfg.loss();
+    // iBOT reads the global views' patch tokens, so their last block runs in full
+    double global = forwardPerView(cfg, a.globalSize(), clsOnlyLastBlock && !l.ibot());
     double local = a.localCrops() == 0 ? 0 : forwardPerView(cfg, a.localSize(), clsOnlyLastBlock);
     double studentForward = 2 * global + a.localCrops() * local;
-    return 3 * studentForward + 2 * global;
+    double step = 3 * studentForward + 2 * global;
+    if (l.ibot()) { // the masked patches through the head, student (forward + backward) and teacher
+      int grid = a.globalSize() / cfg.model().patchSize();
+      double masked = 2 * l.ibotMaskProbability() * (l.ibotMaskRatioMin() + l.ibotMaskRatioMax()) / 2 * grid * grid;
+      step += (3 + 1) * masked * headPerRow(cfg);
+    }
+    return step;
   }
 }
