@@ -387,9 +387,15 @@ def train(args):
     pos_interp = from_config if args.pos_interp == "config" else args.pos_interp
     student, teacher = build(cfg, dtype, pos_interp)
     ibot_weight = float(lc.get("ibot_weight", 0.0))
+    separate = ibot_weight > 0 and lc.get("ibot_separate_head", False)
+    ibot_k = lc.get("ibot_out_dim", 0) or cfg["head"]["out_dim"] if separate else cfg["head"]["out_dim"]
     if ibot_weight > 0:  # DINOv2's backbone parameter, zeros at init (the dump's step 0 has it at zeros too)
         for net in (student, teacher):
             net.backbone.mask_token = nn.Parameter(torch.zeros(1, cfg["model"]["embed_dim"], dtype=dtype))
+            if separate:  # DINOv2's ibot_head: the DINO head's structure, its own weights (from the dump)
+                h = cfg["head"]
+                net.ibot_head = DINOHead(cfg["model"]["embed_dim"], ibot_k, h["hidden_dim"], h["bottleneck_dim"],
+                                         h["layers"], h["norm_last_layer"]).to(dtype)
     init = {k: torch.from_numpy(v).to(dtype) for k, v in load_file(os.path.join(args.dump, "init.safetensors")).items()}
     missing, unexpected = student.load_state_dict(init, strict=False)
     if unexpected or missing != (["backbone.mask_token"] if ibot_weight > 0 else []):
@@ -410,7 +416,7 @@ def train(args):
     koleo_weight = float(lc.get("koleo_weight", 0.0))
     sinkhorn = lc.get("sinkhorn_iterations", 3) if lc.get("centering", "ema") == "sinkhorn" else 0
     koleo_loss = KoLeoLoss()
-    ibot_loss = IBOTPatchLoss(cfg["head"]["out_dim"], lc["student_temp"], lc["center_momentum"], dtype)
+    ibot_loss = IBOTPatchLoss(ibot_k, lc["student_temp"], lc["center_momentum"], dtype)
     losses, koleos, ibots, clipped, temps, grad_norms = [], [], [], [], [], []
     t0 = time.time()
     for it in range(steps):
@@ -430,13 +436,21 @@ def train(args):
             g2 = torch.cat(crops[:2])
             with torch.no_grad():
                 tt = teacher.backbone(g2, all_tokens=True)  # [2B, 1+N, D], unmasked
-                t_out = teacher.head(torch.cat((tt[:, 0], tt[:, 1:].flatten(0, 1)[flat])))
-                teacher_output, teacher_patches = t_out[:2 * batch], t_out[2 * batch:]  # [2B, K], [M, K]
+                if separate:
+                    teacher_output = teacher.head(tt[:, 0])  # [2B, K]
+                    teacher_patches = teacher.ibot_head(tt[:, 1:].flatten(0, 1)[flat])  # [M, K']
+                else:
+                    t_out = teacher.head(torch.cat((tt[:, 0], tt[:, 1:].flatten(0, 1)[flat])))
+                    teacher_output, teacher_patches = t_out[:2 * batch], t_out[2 * batch:]  # [2B, K], [M, K]
             st = student.backbone(g2, masks=masks, all_tokens=True)  # [2B, 1+N, D]
             local_cls = student.backbone(torch.cat(crops[2:]))  # [nB, D]
             student_features = torch.cat((st[:, 0], local_cls))  # [V*B, D]
-            s_out = student.head(torch.cat((student_features, st[:, 1:].flatten(0, 1)[flat])))
-            student_output, student_patches = s_out[:len(student_features)], s_out[len(student_features):]
+            if separate:
+                student_output = student.head(student_features)
+                student_patches = student.ibot_head(st[:, 1:].flatten(0, 1)[flat])
+            else:
+                s_out = student.head(torch.cat((student_features, st[:, 1:].flatten(0, 1)[flat])))
+                student_output, student_patches = s_out[:len(student_features)], s_out[len(student_features):]
             loss = dino_loss(student_output, teacher_output, epoch, sinkhorn)
             q = ibot_loss.softmax_center_teacher(teacher_patches, dino_loss.teacher_temp_schedule[epoch])
             ibot = ibot_loss.forward_masked(student_patches, q, masks, weight) * 2 * 0.5  # loss_scales x ibot_loss_scale

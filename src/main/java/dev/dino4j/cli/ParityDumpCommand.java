@@ -118,7 +118,7 @@ final class ParityDumpCommand implements Callable<Integer> {
     }
     Path step0 = CheckpointWeights.writeRun(cfg, init, false);
     // written from the checkpoint, not from the arrays: what the Trainer resumes from is what PyTorch loads
-    saveNetwork(CheckpointWeights.read(step0, cfg, "student"), out.resolve("init.safetensors"), cfg, "student, step 0");
+    saveNetwork(network(step0, cfg, "student"), out.resolve("init.safetensors"), cfg, "student, step 0");
 
     // ---- the run, every step recorded ----
     ImageDataset dataset = ImageDataset.open(cfg.data(), runDir);
@@ -162,14 +162,15 @@ final class ParityDumpCommand implements Callable<Integer> {
 
     // ---- the end state ----
     Path last = new Checkpoints(runDir).latest().orElseThrow();
-    saveNetwork(CheckpointWeights.read(last, cfg, "student"), out.resolve("final-student.safetensors"), cfg, "student, final");
-    saveNetwork(CheckpointWeights.read(last, cfg, "teacher"), out.resolve("final-teacher.safetensors"), cfg, "teacher, final");
+    saveNetwork(network(last, cfg, "student"), out.resolve("final-student.safetensors"), cfg, "student, final");
+    saveNetwork(network(last, cfg, "teacher"), out.resolve("final-teacher.safetensors"), cfg, "teacher, final");
     int k = cfg.head().outDim();
     Weights center = new Weights();
     center.put("center", new long[] {1, k}, readVariable(last, "dino", "center", 1, k));
     if (cfg.loss().ibot()) {
       int dim = cfg.model().embedDim();
-      center.put("ibot_center", new long[] {1, k}, readVariable(last, "dino", "ibot_center", 1, k));
+      int ibotK = cfg.loss().ibotPrototypes(cfg.head());
+      center.put("ibot_center", new long[] {1, ibotK}, readVariable(last, "dino", "ibot_center", 1, ibotK));
       for (String net : List.of("student", "teacher")) {
         center.put(net + ".mask_token", new long[] {1, dim}, readVariable(last, net, "mask_token", 1, dim));
       }
@@ -188,6 +189,16 @@ final class ParityDumpCommand implements Callable<Integer> {
         steps[0], cfg.train().kernels(), outcome.lastLoss(), out);
     pw.flush();
     return 0;
+  }
+
+  /** Backbone and head of {@code scope}, and iBOT's separate head when the config has one (ibot_head.*). */
+  private static Weights network(Path checkpoint, DinoConfig cfg, String scope) {
+    Weights w = CheckpointWeights.read(checkpoint, cfg, scope);
+    List<ParamSpec> ibotHead = dev.dino4j.model.DinoHead.ibotHeadParams(cfg);
+    if (!ibotHead.isEmpty()) {
+      CheckpointWeights.read(checkpoint, ibotHead, scope).all().forEach((n, t) -> w.put(n, t.shape(), t.values()));
+    }
+    return w;
   }
 
   private static void saveNetwork(Weights w, Path file, DinoConfig cfg, String what) throws IOException {

@@ -126,6 +126,10 @@ public final class ConfigReference {
       e("loss.ibot_mask_ratio_max", "[ibot_mask_ratio_min, 1]", "upper end of that range (DINOv2: 0.5)"),
       e("loss.ibot_mask_probability", "(0, 1]", "share of the batch's global views that are masked at all; the others "
           + "count with 0 in the loss's mean (DINOv2: 0.5)"),
+      e("loss.ibot_separate_head", "true | false", "false = the masked patches go through the DINO head, as the CLS "
+          + "tokens (DINOv2's default); true = through a head of their own (head.* sizes, ibot_head.* weights)"),
+      e("loss.ibot_out_dim", ">= 0", "prototypes of the separate iBOT head; 0 = head.out_dim (DINOv2: 65536, as its "
+          + "DINO head)"),
       // ---- optim ----
       e("optim.lr", ">= 0", "peak AdamW lr at batch 256, scaled linearly by batch/256 (the paper's rule)"),
       e("optim.min_lr", ">= 0", "the cosine lr schedule's floor"),

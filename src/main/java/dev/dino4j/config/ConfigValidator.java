@@ -171,6 +171,11 @@ public final class ConfigValidator {
       throw fail("loss.ibot_mask_probability", l.ibotMaskProbability(),
           "must be > 0 when loss.ibot_weight > 0 (no view would be masked)");
     }
+    atLeast("loss.ibot_out_dim", l.ibotOutDim(), 0);
+    if (l.ibotOutDim() > 0 && !l.ibotSeparateHead()) {
+      throw fail("loss.ibot_out_dim", l.ibotOutDim(),
+          "must be 0 unless loss.ibot_separate_head is true (the shared head has head.out_dim prototypes)");
+    }
     if (l.ibot() && l.centering().equals("sinkhorn")) {
       throw fail("loss.centering", l.centering(),
           "must be ema when loss.ibot_weight > 0 (iBOT's patch targets get an EMA center; Sinkhorn-Knopp for them is not built)");

@@ -141,7 +141,11 @@ public final class Defaults {
         // ibot_mask_ratio_max
         0.5,
         // ibot_mask_probability
-        0.5);
+        0.5,
+        // ibot_separate_head
+        false,
+        // ibot_out_dim
+        0);
   }
 
   public static DinoConfig.Optim optim() {

@@ -236,7 +236,9 @@ public record DinoConfig(
       double ibotWeight, // iBOT's masked-patch loss (DINOv2); 0 = off
       double ibotMaskRatioMin, // share of a masked view's patches masked: drawn from [min, max]
       double ibotMaskRatioMax,
-      double ibotMaskProbability) { // share of the global views that are masked at all
+      double ibotMaskProbability, // share of the global views that are masked at all
+      boolean ibotSeparateHead, // iBOT's patches through a head of their own (DINOv2's separate_head)
+      int ibotOutDim) { // that head's prototypes; 0 = head.out_dim
 
     /** The DINO v1 loss: EMA centering, no KoLeo, no iBOT. */
     public Loss(double studentTemp, double teacherTemp, double warmupTeacherTemp, int warmupTeacherTempEpochs,
@@ -248,11 +250,16 @@ public record DinoConfig(
     public Loss(double studentTemp, double teacherTemp, double warmupTeacherTemp, int warmupTeacherTempEpochs,
         double centerMomentum, double koleoWeight, String centering, int sinkhornIterations) {
       this(studentTemp, teacherTemp, warmupTeacherTemp, warmupTeacherTempEpochs, centerMomentum, koleoWeight, centering,
-          sinkhornIterations, 0.0, 0.1, 0.5, 0.5);
+          sinkhornIterations, 0.0, 0.1, 0.5, 0.5, false, 0);
     }
 
     public boolean ibot() {
       return ibotWeight > 0;
+    }
+
+    /** The prototypes of iBOT's patch targets: the separate head's, else the DINO head's. */
+    public int ibotPrototypes(Head head) {
+      return ibotSeparateHead && ibotOutDim > 0 ? ibotOutDim : head.outDim();
     }
   }
 

@@ -416,7 +416,8 @@ public final class WeightNames {
       String n = e.getKey();
       Weights.Tensor t = e.getValue();
       if (naming == Naming.OFFICIAL) {
-        String name = n.startsWith("head.") || !withHead ? n : "backbone." + n;
+        // iBOT's separate head (parity dumps) sits beside the DINO head in the wrapper, as DINOv2's ibot_head
+        String name = n.startsWith("head.") || n.startsWith("ibot_head.") || !withHead ? n : "backbone." + n;
         out.put(name, toTorchLayout(n, t));
         continue;
       }

@@ -60,9 +60,14 @@ public final class CheckpointWeights {
 
   /** Reads {@code scope} ("student" or "teacher") from a checkpoint written with {@code cfg}. */
   public static Weights read(Path checkpoint, DinoConfig cfg, String scope) {
+    return read(checkpoint, specs(cfg), scope);
+  }
+
+  /** Reads the parameters {@code specs} of {@code scope} from a checkpoint (iBOT's separate head, for one). */
+  public static Weights read(Path checkpoint, List<ParamSpec> specs, String scope) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      Params params = Params.create(tf, scope, specs(cfg));
+      Params params = Params.create(tf, scope, specs);
       try (Session s = new Session(g)) {
         try {
           s.restore(checkpoint.resolve("vars").toString());

@@ -130,8 +130,13 @@ public final class DinoGraph {
     boolean ibotOn = lossCfg.ibot();
     List<ParamSpec> specs = new ArrayList<>(VisionTransformer.params(dims));
     specs.addAll(DinoHead.params(headCfg, dims.embedDim()));
+    // iBOT's patch head: the DINO head, or one of its own (DINOv2's separate_head) with ibotK prototypes
+    boolean separateHead = ibotOn && lossCfg.ibotSeparateHead();
+    int ibotK = lossCfg.ibotPrototypes(headCfg);
+    DinoConfig.Head ibotHead = DinoHead.ibotHead(cfg);
     if (ibotOn) { // last, so the other initial weights are those of the same run without iBOT
       specs.add(VisionTransformer.maskTokenSpec(dims));
+      specs.addAll(DinoHead.ibotHeadParams(cfg));
     }
     student = Params.create(tf, "student", specs);
     teacher = Params.create(tf, "teacher", specs);
@@ -140,7 +145,7 @@ public final class DinoGraph {
     center = dino.withName("center").variable(Shape.of(1, k), TFloat32.class);
     globalStep = dino.withName("global_step").variable(Shape.scalar(), TInt64.class);
     Operand<TFloat32> centerRead = dino.withName("center_read").identity(center);
-    ibotCenter = ibotOn ? dino.withName("ibot_center").variable(Shape.of(1, k), TFloat32.class) : null;
+    ibotCenter = ibotOn ? dino.withName("ibot_center").variable(Shape.of(1, ibotK), TFloat32.class) : null;
     Operand<TFloat32> ibotCenterRead = ibotOn ? dino.withName("ibot_center_read").identity(ibotCenter) : null;
     // a copy, not an alias: the counter is overwritten in place later in the same run
     Operand<TInt64> stepRead = dino.math.add(dino.identity(globalStep), dino.constant(0L));
@@ -239,15 +244,25 @@ public final class DinoGraph {
       Operand<TFloat32> s;
       Operand<TFloat32> t2;
       if (ibotOn) {
-        // one head pass over the CLS features and the masked patches (the shared head, as DINOv2's default)
-        Operand<TFloat32> both = DinoHead.forward(st.withSubScope("head"), student, headCfg,
-            st.concat(List.of(features, studentPatches), st.constant(0))); // [V*b + M, K]
-        s = st.slice(both, st.constant(new int[] {0, 0}), st.constant(new int[] {views * b, -1})); // [V*b, K]
-        Operand<TFloat32> sp = st.slice(both, st.constant(new int[] {views * b, 0}), st.constant(new int[] {-1, -1})); // [M, K]
-        Operand<TFloat32> bothT = te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg,
-            te.concat(List.of(teacherFeatures, teacherPatches), te.constant(0)))); // [2b + M, K]
-        t2 = te.slice(bothT, te.constant(new int[] {0, 0}), te.constant(new int[] {2 * b, -1})); // [2b, K]
-        Operand<TFloat32> tp = te.slice(bothT, te.constant(new int[] {2 * b, 0}), te.constant(new int[] {-1, -1})); // [M, K]
+        Operand<TFloat32> sp; // [M, K'] student logits at the masked patches
+        Operand<TFloat32> tp; // [M, K'] teacher logits there
+        if (separateHead) {
+          s = DinoHead.forward(st.withSubScope("head"), student, headCfg, features); // [V*b, K]
+          sp = DinoHead.forward(st.withSubScope("ibot_head"), student, DinoHead.IBOT_PREFIX, ibotHead, studentPatches);
+          t2 = te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg, teacherFeatures)); // [2b, K]
+          tp = te.stopGradient(DinoHead.forward(te.withSubScope("ibot_head"), teacher, DinoHead.IBOT_PREFIX, ibotHead,
+              teacherPatches));
+        } else {
+          // one head pass over the CLS features and the masked patches (the shared head, as DINOv2's default)
+          Operand<TFloat32> both = DinoHead.forward(st.withSubScope("head"), student, headCfg,
+              st.concat(List.of(features, studentPatches), st.constant(0))); // [V*b + M, K]
+          s = st.slice(both, st.constant(new int[] {0, 0}), st.constant(new int[] {views * b, -1})); // [V*b, K]
+          sp = st.slice(both, st.constant(new int[] {views * b, 0}), st.constant(new int[] {-1, -1})); // [M, K]
+          Operand<TFloat32> bothT = te.stopGradient(DinoHead.forward(te.withSubScope("head"), teacher, headCfg,
+              te.concat(List.of(teacherFeatures, teacherPatches), te.constant(0)))); // [2b + M, K]
+          t2 = te.slice(bothT, te.constant(new int[] {0, 0}), te.constant(new int[] {2 * b, -1})); // [2b, K]
+          tp = te.slice(bothT, te.constant(new int[] {2 * b, 0}), te.constant(new int[] {-1, -1})); // [M, K]
+        }
         Ops il = tw.withSubScope("ibot_loss");
         Operand<TFloat32> qp = DinoLoss.centredTeacher(il, tp, ibotCenterRead, teacherTemp); // [M, K]
         Operand<TFloat32> perView = il.math.div(il.constant(1f), il.math.maximum(
@@ -380,7 +395,7 @@ public final class DinoGraph {
           Shape.scalar()));
       if (ibotOn) {
         local.addAll(List.of(localIbotSum, localIbotCount));
-        shapes.addAll(List.of(Shape.of(1, k), Shape.scalar()));
+        shapes.addAll(List.of(Shape.of(1, ibotK), Shape.scalar()));
       }
       List<Operand<TFloat32>> mean =
           AllReduce.mean(tf.withSubScope("all_reduce"), cluster, local, shapes, AllReduce.STEP,
@@ -492,7 +507,7 @@ public final class DinoGraph {
     rest.addAll(optimizer.initializers(init));
     rest.add(init.assign(center, init.zeros(init.constant(new long[] {1, k}), TFloat32.class)));
     if (ibotOn) {
-      rest.add(init.assign(ibotCenter, init.zeros(init.constant(new long[] {1, k}), TFloat32.class)));
+      rest.add(init.assign(ibotCenter, init.zeros(init.constant(new long[] {1, ibotK}), TFloat32.class)));
     }
     rest.add(init.assign(globalStep, init.constant(0L)));
     initRest = init.withControlDependencies(rest).withName("rest").noOp();

@@ -49,7 +49,7 @@ class TrainingParityTest {
    * patch center as DINOv2's step.
    */
   @ParameterizedTest(name = "train.kernels {0} {1}")
-  @CsvSource({"auto, dino", "stock, dino", "auto, dinov2", "auto, ibot"})
+  @CsvSource({"auto, dino", "stock, dino", "auto, dinov2", "auto, ibot", "auto, ibot-separate-head"})
   void dino4jTrainsAsTheOfficialPyTorchStep(String kernels, String objectives, @TempDir Path dir) throws Exception {
     Path dump = dir.resolve("dump");
     List<String> args = new ArrayList<>(List.of("parity-dump", "--config", "configs/parity.yaml", "--out",
@@ -58,6 +58,9 @@ class TrainingParityTest {
       args.addAll(List.of("--set", "loss.koleo_weight=0.1", "--set", "loss.centering=sinkhorn"));
     } else if (objectives.equals("ibot")) {
       args.addAll(List.of("--set", "loss.koleo_weight=0.1", "--set", "loss.ibot_weight=1.0"));
+    } else if (objectives.equals("ibot-separate-head")) { // DINOv2's ibot_head, with fewer prototypes than the DINO head
+      args.addAll(List.of("--set", "loss.ibot_weight=1.0", "--set", "loss.ibot_separate_head=true",
+          "--set", "loss.ibot_out_dim=512"));
     }
     WeightsCommandsTest.Run run = WeightsCommandsTest.cli(args.toArray(String[]::new));
     assertEquals(0, run.code(), "parity-dump failed:\n" + run.err());
@@ -73,7 +76,7 @@ class TrainingParityTest {
     JsonNode r = JSON.readTree(dump.resolve("parity-result.json").toFile());
 
     assertTrue(r.get("steps").asInt() >= 60, "steps " + r.get("steps"));
-    if (objectives.equals("ibot")) {
+    if (objectives.startsWith("ibot")) {
       JsonNode i = r.get("ibot");
       assertFalse(i.isNull(), "the replay computed no iBOT term");
       assertTrue(i.get("mean").asDouble() > 0.1, "iBOT term " + i.get("mean") + ": nothing masked?");
@@ -84,7 +87,7 @@ class TrainingParityTest {
     } else {
       assertTrue(r.get("ibot").isNull());
     }
-    if (!objectives.equals("dino")) {
+    if (objectives.equals("dinov2") || objectives.equals("ibot")) {
       JsonNode k = r.get("koleo");
       assertFalse(k.isNull(), "the replay computed no KoLeo term");
       assertTrue(k.get("dino4j_vs_torch32").asDouble()

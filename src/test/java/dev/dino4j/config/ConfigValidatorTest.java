@@ -132,4 +132,23 @@ class ConfigValidatorTest {
         Long.MIN_VALUE,
         ConfigLoader.fromYaml("", List.of("train.seed=-9223372036854775808")).train().seed());
   }
+
+  @Test
+  void ibotSettingsAreChecked() {
+    ConfigException sk = assertThrows(ConfigException.class, () -> ConfigLoader.fromYaml("",
+        List.of("loss.ibot_weight=1.0", "loss.centering=sinkhorn")));
+    assertContains(sk, "loss.centering = \"sinkhorn\": must be ema when loss.ibot_weight > 0");
+    ConfigException k = assertThrows(ConfigException.class, () -> ConfigLoader.fromYaml("",
+        List.of("loss.ibot_weight=1.0", "loss.ibot_out_dim=512")));
+    assertContains(k, "loss.ibot_out_dim = 512: must be 0 unless loss.ibot_separate_head is true");
+    ConfigException r = assertThrows(ConfigException.class, () -> ConfigLoader.fromYaml("",
+        List.of("loss.ibot_mask_ratio_min=0.6", "loss.ibot_mask_ratio_max=0.5")));
+    assertContains(r, "loss.ibot_mask_ratio_max = 0.5: must be in [0.6, 1.0]");
+    ConfigException p = assertThrows(ConfigException.class, () -> ConfigLoader.fromYaml("",
+        List.of("loss.ibot_weight=1.0", "loss.ibot_mask_probability=0")));
+    assertContains(p, "loss.ibot_mask_probability = 0");
+    DinoConfig ok = ConfigLoader.fromYaml("", List.of("loss.ibot_weight=1.0", "loss.ibot_separate_head=true",
+        "loss.ibot_out_dim=512"));
+    assertEquals(512, ok.loss().ibotPrototypes(ok.head()));
+  }
 }

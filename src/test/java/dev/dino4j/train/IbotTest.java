@@ -23,7 +23,7 @@ import org.tensorflow.types.TFloat32;
 class IbotTest {
 
   private static DinoConfig.Loss loss(double min, double max, double probability) {
-    return new DinoConfig.Loss(0.1, 0.04, 0.04, 0, 0.9, 0, "ema", 3, 1.0, min, max, probability);
+    return new DinoConfig.Loss(0.1, 0.04, 0.04, 0, 0.9, 0, "ema", 3, 1.0, min, max, probability, false, 0);
   }
 
   private static int count(boolean[] m) {

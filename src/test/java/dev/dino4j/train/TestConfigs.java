@@ -37,7 +37,7 @@ final class TestConfigs {
         0.5, 0.8, 0.4, 0.4, 0.2, 0.1, 0.2, 1.0, 0.1, 0.5, 0.1, 2.0, 0.2);
     DinoConfig.Loss l = c.loss();
     DinoConfig.Loss ibot = new DinoConfig.Loss(l.studentTemp(), l.teacherTemp(), l.warmupTeacherTemp(),
-        l.warmupTeacherTempEpochs(), l.centerMomentum(), koleo, "ema", 3, 1.0, 0.1, 0.5, 0.5);
+        l.warmupTeacherTempEpochs(), l.centerMomentum(), koleo, "ema", 3, 1.0, 0.1, 0.5, 0.5, false, 0);
     return new DinoConfig(c.data(), a16, c.model(), c.head(), ibot, c.optim(), c.train(), c.eval());
   }
 }

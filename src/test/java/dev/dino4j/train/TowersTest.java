@@ -98,6 +98,16 @@ class TowersTest {
     assertTowersTakeTheSameSteps(TestConfigs.tinyIbot(2, 0.2, 3.0, "unused", 0.1));
   }
 
+  @Test
+  void twoTowersTakeTheSameStepsWithASeparateIbotHead() {
+    DinoConfig c = TestConfigs.tinyIbot(2, 0.2, 3.0, "unused", 0.0);
+    DinoConfig.Loss l = c.loss();
+    DinoConfig.Loss sep = new DinoConfig.Loss(l.studentTemp(), l.teacherTemp(), l.warmupTeacherTemp(),
+        l.warmupTeacherTempEpochs(), l.centerMomentum(), 0.0, "ema", 3, 1.0, 0.1, 0.5, 0.5, true, 16);
+    assertTowersTakeTheSameSteps(new DinoConfig(c.data(), c.augment(), c.model(), c.head(), sep, c.optim(), c.train(),
+        c.eval()));
+  }
+
   private static void assertTowersTakeTheSameSteps(DinoConfig base) {
     List<float[]> one = run(withTowers(base, 1, 1), 3);
     List<float[]> two = run(withTowers(base, 2, 2), 3);
@@ -112,6 +122,7 @@ class TowersTest {
       CheckpointWeights.specs(base).forEach(p -> names.add(scope + "/" + p.name()));
       if (base.loss().ibot()) {
         names.add(scope + "/mask_token");
+        dev.dino4j.model.DinoHead.ibotHeadParams(base).forEach(p -> names.add(scope + "/" + p.name()));
       }
     }
     assertEquals(one.size(), names.size());
