@@ -45,11 +45,11 @@ public final class Flops {
               + 2 * d * d // proj
               + 2 * d * hidden * 2; // fc1 + fc2
     }
-    return patchEmbed + (m.depth() - 1) * perBlock + lastBlock + headPerRow(cfg);
+    return patchEmbed + (m.depth() - 1) * perBlock + lastBlock + headPerRow(cfg, h.outDim());
   }
 
-  /** Forward matmul FLOPs of the DINO head for one row (a CLS token, or an iBOT masked patch). */
-  public static double headPerRow(DinoConfig cfg) {
+  /** Forward matmul FLOPs of a head of the DINO head's sizes with k prototypes, for one row. */
+  public static double headPerRow(DinoConfig cfg, int k) {
     DinoConfig.Head h = cfg.head();
     double head = 0;
     double in = cfg.model().embedDim();
@@ -59,7 +59,7 @@ public final class Flops {
       head += 2 * in * out;
       in = out;
     }
-    return head + 2.0 * h.bottleneckDim() * h.outDim();
+    return head + 2.0 * h.bottleneckDim() * k;
   }
 
   /** Matmul FLOPs of the reference's training step per image. */
@@ -79,7 +79,7 @@ public final class Flops {
     if (l.ibot()) { // the masked patches through the head, student (forward + backward) and teacher
       int grid = a.globalSize() / cfg.model().patchSize();
       double masked = 2 * l.ibotMaskProbability() * (l.ibotMaskRatioMin() + l.ibotMaskRatioMax()) / 2 * grid * grid;
-      step += (3 + 1) * masked * headPerRow(cfg);
+      step += (3 + 1) * masked * headPerRow(cfg, l.ibotPrototypes(cfg.head()));
     }
     return step;
   }
