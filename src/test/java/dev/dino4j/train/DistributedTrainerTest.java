@@ -61,10 +61,7 @@ class DistributedTrainerTest {
     List<double[]> b = losses(two);
     assertEquals(4, a.size());
     assertEquals(a.size(), b.size());
-    double maxLoss = 0;
-    for (int i = 0; i < a.size(); i++) {
-      maxLoss = Math.max(maxLoss, Math.abs(a.get(i)[1] - b.get(i)[1]));
-    }
+    double maxLoss = maxLossDiff(a, b);
     double maxWeight = maxWeightDiff(one, two, config(one, 2, 2, 8, sk), "student");
     System.out.printf("Sinkhorn centering, 2 x B/2 vs 1 x B: max |loss diff| %.3g, max |weight diff| %.3g%n",
         maxLoss, maxWeight);
@@ -90,10 +87,7 @@ class DistributedTrainerTest {
     List<double[]> b = losses(two);
     assertEquals(4, a.size());
     assertEquals(a.size(), b.size());
-    double maxLoss = 0;
-    for (int i = 0; i < a.size(); i++) {
-      maxLoss = Math.max(maxLoss, Math.abs(a.get(i)[1] - b.get(i)[1]));
-    }
+    double maxLoss = maxLossDiff(a, b);
     double maxWeight = maxWeightDiff(one, two, ibotConfig(one, base), "student", "teacher");
     System.out.printf("iBOT, 2 x B/2 vs 1 x B: max |loss diff| %.3g, max |weight diff| %.3g%n", maxLoss, maxWeight);
     assertTrue(maxLoss < 1e-5, "losses differ by " + maxLoss);
@@ -117,6 +111,15 @@ class DistributedTrainerTest {
       }
     }
     return last;
+  }
+
+  /** Max |loss difference| over two runs' logged steps, in order. */
+  static double maxLossDiff(List<double[]> a, List<double[]> b) {
+    double max = 0;
+    for (int i = 0; i < a.size(); i++) {
+      max = Math.max(max, Math.abs(a.get(i)[1] - b.get(i)[1]));
+    }
+    return max;
   }
 
   /** Logged (step, loss) pairs of a run directory. */

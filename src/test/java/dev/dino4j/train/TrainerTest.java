@@ -125,28 +125,33 @@ class TrainerTest {
         c.eval());
   }
 
-  @Test
-  void withTheDinov2OptionsResumeIsBitIdenticalAndBf16Tracks(@TempDir Path tmp) throws IOException {
+  /** A config for a run in {@code dir} with 2 epochs of 2 steps at this precision. */
+  private interface RunConfig {
+    DinoConfig of(Path dir, String precision);
+  }
+
+  /**
+   * Trains 4 steps straight and, in another folder, 1 step, a stop and the other 3: both end with
+   * the same loss and bit-identical variables; with bf16 where the CPU has it, the same losses to
+   * bf16's rounding (~1%). Returns the straight run's folder.
+   */
+  private static Path assertResumeIsBitIdenticalAndBf16Tracks(Path tmp, RunConfig cfg) throws IOException {
     Path straight = tmp.resolve("straight");
-    Trainer.Outcome a = new Trainer(dinov2(straight, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
+    Trainer.Outcome a = new Trainer(cfg.of(straight, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
     assertEquals(4, a.globalStep());
     Path resumed = tmp.resolve("resumed");
-    Trainer first = new Trainer(dinov2(resumed, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE));
+    Trainer first = new Trainer(cfg.of(resumed, "fp32"), new Synthetic(16, Integer.MAX_VALUE));
     first.requestStop();
     assertEquals(1, first.run().globalStep());
-    Trainer.Outcome b = new Trainer(dinov2(resumed, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
+    Trainer.Outcome b = new Trainer(cfg.of(resumed, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
     assertEquals(a.lastLoss(), b.lastLoss(), 0f);
     Path ca = new Checkpoints(straight).latest().orElseThrow();
     Path cb = new Checkpoints(resumed).latest().orElseThrow();
-    // the registers and LayerScale gammas are in the checkpoint, with everything else, bit for bit
     assertArrayEquals(Files.readAllBytes(ca.resolve("vars.data-00000-of-00001")),
         Files.readAllBytes(cb.resolve("vars.data-00000-of-00001")));
-    Weights w = CheckpointWeights.read(ca, dinov2(straight, 2, 2, "fp32"), "student");
-    assertTrue(w.has("register_tokens") && w.has("blocks.1.ls2.gamma"), w.all().keySet().toString());
-    assertTrue(Files.readString(straight.resolve("metrics.jsonl")).contains("\"koleo\""), "koleo is logged");
-    if (SessionOptions.bf16Supported()) { // bf16 compute: the same losses to bf16's rounding (~1%)
+    if (SessionOptions.bf16Supported()) {
       Path half = tmp.resolve("bf16");
-      new Trainer(dinov2(half, 2, 2, "bf16"), new Synthetic(16, Integer.MAX_VALUE)).run();
+      new Trainer(cfg.of(half, "bf16"), new Synthetic(16, Integer.MAX_VALUE)).run();
       List<Double> l32 = lossValues(straight);
       List<Double> l16 = lossValues(half);
       assertEquals(l32.size(), l16.size());
@@ -154,6 +159,17 @@ class TrainerTest {
         assertEquals(l32.get(i), l16.get(i), 0.03 * Math.abs(l32.get(i)), "bf16 step " + i + ": " + l16 + " vs " + l32);
       }
     }
+    return straight;
+  }
+
+  @Test
+  void withTheDinov2OptionsResumeIsBitIdenticalAndBf16Tracks(@TempDir Path tmp) throws IOException {
+    Path straight = assertResumeIsBitIdenticalAndBf16Tracks(tmp, (dir, precision) -> dinov2(dir, 2, 2, precision));
+    // the registers and LayerScale gammas are in the checkpoint, with everything else, bit for bit
+    Path ca = new Checkpoints(straight).latest().orElseThrow();
+    Weights w = CheckpointWeights.read(ca, dinov2(straight, 2, 2, "fp32"), "student");
+    assertTrue(w.has("register_tokens") && w.has("blocks.1.ls2.gamma"), w.all().keySet().toString());
+    assertTrue(Files.readString(straight.resolve("metrics.jsonl")).contains("\"koleo\""), "koleo is logged");
   }
 
   /**
@@ -173,19 +189,8 @@ class TrainerTest {
 
   @Test
   void withIbotResumeIsBitIdenticalAndBf16Tracks(@TempDir Path tmp) throws IOException {
-    Path straight = tmp.resolve("straight");
-    Trainer.Outcome a = new Trainer(ibot(straight, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
-    assertEquals(4, a.globalStep());
-    Path resumed = tmp.resolve("resumed");
-    Trainer first = new Trainer(ibot(resumed, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE));
-    first.requestStop();
-    assertEquals(1, first.run().globalStep());
-    Trainer.Outcome b = new Trainer(ibot(resumed, 2, 2, "fp32"), new Synthetic(16, Integer.MAX_VALUE)).run();
-    assertEquals(a.lastLoss(), b.lastLoss(), 0f);
+    Path straight = assertResumeIsBitIdenticalAndBf16Tracks(tmp, (dir, precision) -> ibot(dir, 2, 2, precision));
     Path ca = new Checkpoints(straight).latest().orElseThrow();
-    Path cb = new Checkpoints(resumed).latest().orElseThrow();
-    assertArrayEquals(Files.readAllBytes(ca.resolve("vars.data-00000-of-00001")),
-        Files.readAllBytes(cb.resolve("vars.data-00000-of-00001")));
     List<JsonNode> lines = metricLines(straight);
     List<Double> ibots = lines.stream().filter(n -> n.has("ibot")).map(n -> n.get("ibot").asDouble()).toList();
     assertEquals(4, ibots.size(), "ibot is logged every step");
@@ -205,16 +210,6 @@ class TrainerTest {
         assertTrue(max > 1e-5, "mask_token still " + max);
         float[] center = GraphRunner.fetch(s, List.of(dg.ibotCenter)).get(0);
         assertTrue(Math.abs(center[0]) > 0, "ibot center never updated");
-      }
-    }
-    if (SessionOptions.bf16Supported()) { // bf16 compute: the same losses to bf16's rounding (~1%)
-      Path half = tmp.resolve("bf16");
-      new Trainer(ibot(half, 2, 2, "bf16"), new Synthetic(16, Integer.MAX_VALUE)).run();
-      List<Double> l32 = lossValues(straight);
-      List<Double> l16 = lossValues(half);
-      assertEquals(l32.size(), l16.size());
-      for (int i = 0; i < l32.size(); i++) {
-        assertEquals(l32.get(i), l16.get(i), 0.03 * Math.abs(l32.get(i)), "bf16 step " + i + ": " + l16 + " vs " + l32);
       }
     }
   }
