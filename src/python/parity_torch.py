@@ -590,27 +590,21 @@ def compare(args):
             "dino4j_vs_torch64": float(np.abs(loss_j - loss64).max()),
             "torch32_vs_torch64": float(np.abs(loss32 - loss64).max()),
             "first_step_dino4j_vs_torch64": float(abs(loss_j[0] - loss64[0]))}
-    koleo = None
-    if t32["koleo"]:  # the KoLeo term before its weight, every step
-        if "koleo" not in j[0]:
-            raise SystemExit("PyTorch trained with KoLeo but dino4j-steps.jsonl has no koleo values")
-        k_j = np.array([s["koleo"] for s in j], dtype=np.float64)
-        k32, k64 = np.array(t32["koleo"]), np.array(t64["koleo"])
-        koleo = {"dino4j_vs_torch32": float(np.abs(k_j - k32).max()),
-                 "dino4j_vs_torch64": float(np.abs(k_j - k64).max()),
-                 "torch32_vs_torch64": float(np.abs(k32 - k64).max()),
-                 "first_step_dino4j_vs_torch64": float(abs(k_j[0] - k64[0]))}
-    ibot = None
-    if t32.get("ibot"):  # the iBOT patch loss before its weight, every step
-        if "ibot" not in j[0]:
-            raise SystemExit("PyTorch trained with iBOT but dino4j-steps.jsonl has no ibot values")
-        i_j = np.array([s["ibot"] for s in j], dtype=np.float64)
-        i32, i64 = np.array(t32["ibot"]), np.array(t64["ibot"])
-        ibot = {"dino4j_vs_torch32": float(np.abs(i_j - i32).max()),
-                "dino4j_vs_torch64": float(np.abs(i_j - i64).max()),
-                "torch32_vs_torch64": float(np.abs(i32 - i64).max()),
-                "first_step_dino4j_vs_torch64": float(abs(i_j[0] - i64[0])),
-                "mean": float(i_j.mean())}
+    def term(name, what):  # a DINOv2 term before its weight, every step: None when PyTorch did not train with it
+        if not t32.get(name):
+            return None
+        if name not in j[0]:
+            raise SystemExit("PyTorch trained with %s but dino4j-steps.jsonl has no %s values" % (what, name))
+        d_j = np.array([s[name] for s in j], dtype=np.float64)
+        d32, d64 = np.array(t32[name]), np.array(t64[name])
+        return {"dino4j_vs_torch32": float(np.abs(d_j - d32).max()),
+                "dino4j_vs_torch64": float(np.abs(d_j - d64).max()),
+                "torch32_vs_torch64": float(np.abs(d32 - d64).max()),
+                "first_step_dino4j_vs_torch64": float(abs(d_j[0] - d64[0])),
+                "mean": float(d_j.mean())}
+
+    koleo = term("koleo", "KoLeo")
+    ibot = term("ibot", "iBOT")
     # the scalars dino4j fed (float32) against the reference schedules computed here (float64)
     sched = {}
     for key, ref in (("lr", t64["lr"]), ("weight_decay", t64["weight_decay"]), ("momentum", t64["momentum"]),
