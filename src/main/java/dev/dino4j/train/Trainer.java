@@ -165,9 +165,14 @@ public final class Trainer {
     if (chief && !dataset.classes().isEmpty()) {
       writeString(runDir.resolve("classes.txt"), String.join("\n", dataset.classes()) + "\n");
     }
+    // After a lost collective the graph and session are left to the process's end, not closed: TF's
+    // abort of the step's all-reduce still runs on its own threads and reads the step's state, and
+    // freeing that under it crashed a worker's JVM (SIGSEGV in RingAlg::StartAbort, CI 2026-12-03).
+    // Graph.close() would also wait forever for the session left open.
+    boolean collectiveLost = false;
+    Graph graph = new Graph();
     try (MultiCropLoader loader = new MultiCropLoader(dataset, multiCrop, t.batchSize(), cfg.data().workers(),
-            cfg.data().prefetch(), t.seed(), badFiles, cluster.task(), cluster.size());
-        Graph graph = new Graph()) {
+            cfg.data().prefetch(), t.seed(), badFiles, cluster.task(), cluster.size())) {
       int steps = t.stepsPerEpoch() > 0 ? Math.min(t.stepsPerEpoch(), loader.stepsPerEpoch()) : loader.stepsPerEpoch();
 
       // ---- graph: student, teacher, loss, AdamW, EMA, center in one step op ----
@@ -182,7 +187,8 @@ public final class Trainer {
       // ---- schedules, per step (teacher temperature per epoch) ----
       Schedules sched = Schedules.of(cfg, steps);
 
-      try (Session session = openSession(graph, sessionOptions)) {
+      Session session = openSession(graph, sessionOptions);
+      try {
         // ---- resume or start fresh (the chief), then every worker takes the chief's variables ----
         Checkpoints.State state;
         if (!chief) {
@@ -257,6 +263,17 @@ public final class Trainer {
             // the JVM is exiting because of Ctrl-C: the checkpoint is already written
           }
         }
+      } catch (WorkerLostException e) {
+        collectiveLost = true;
+        throw e;
+      } finally {
+        if (!collectiveLost) {
+          session.close();
+        }
+      }
+    } finally {
+      if (!collectiveLost) {
+        graph.close();
       }
     }
   }

@@ -99,7 +99,7 @@ class NetnsClusterTest {
   private static Process worker(int w, Path dir, String workers, double timeout, int epochs, int steps, int every,
       Path out) throws IOException {
     List<String> cmd = new ArrayList<>(List.of(inNs(w, ProcessHandle.current().info().command().orElse("java"),
-        "-Xmx1g", "-cp", System.getProperty("java.class.path"), ClusterWorkerMain.class.getName(), dir.toString(),
+        "-Xmx1g", "-XX:ErrorFile=" + crashReport(out), "-cp", System.getProperty("java.class.path"), ClusterWorkerMain.class.getName(), dir.toString(),
         workers, String.valueOf(w), String.valueOf(timeout), String.valueOf(epochs), String.valueOf(steps),
         String.valueOf(every))));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile());
@@ -107,9 +107,24 @@ class NetnsClusterTest {
     return pb.start();
   }
 
+  /** Where a worker's JVM writes its crash report: beside its output, not in the working directory. */
+  private static Path crashReport(Path out) {
+    return out.resolveSibling(out.getFileName() + ".hs_err.log");
+  }
+
+  /** The worker's output, and the head of its JVM crash report if it crashed. */
+  private static String output(Path out) throws IOException {
+    String o = Files.readString(out);
+    Path crash = crashReport(out);
+    if (Files.exists(crash)) {
+      o += "\nJVM crash report " + crash + ":\n" + String.join("\n", Files.readAllLines(crash).stream().limit(60).toList());
+    }
+    return o;
+  }
+
   private static void finish(Process p, Path out, int minutes) throws Exception {
-    assertTrue(p.waitFor(minutes, TimeUnit.MINUTES), "worker did not finish: " + Files.readString(out));
-    assertEquals(0, p.exitValue(), Files.readString(out));
+    assertTrue(p.waitFor(minutes, TimeUnit.MINUTES), "worker did not finish: " + output(out));
+    assertEquals(0, p.exitValue(), output(out));
   }
 
   /** Two workers to the end of a 2 x 3-step run; returns the wall time in seconds. */
@@ -203,7 +218,7 @@ class NetnsClusterTest {
       }
       double after = (System.nanoTime() - down) / 1e9;
       for (int w = 0; w < 2; w++) {
-        String o = Files.readString(outs[w]);
+        String o = output(outs[w]);
         assertEquals(3, p[w].exitValue(), "worker " + w + " should stop with WORKER LOST:\n" + o);
         String other = "worker " + (1 - w) + " (" + IP[1 - w] + ":47021)";
         assertTrue(o.contains("Another worker (" + other + ")"), "worker " + w + " does not name " + other + ":\n" + o);
