@@ -9,7 +9,8 @@ import dev.dino4j.config.DinoConfig;
  * Counted for the reference's step (every token through every block) or for dino4j's training
  * graph, whose last block runs for the CLS row only ({@link VisionTransformer#clsFeature}). With
  * iBOT, the expected masked patches (their targets' mean; block packing masks a little fewer) go
- * through the head too.
+ * through the head too, and in dino4j's graph the masked global views also run the last block in
+ * full ({@link VisionTransformer#maskedForward}).
  */
 public final class Flops {
 
@@ -30,12 +31,7 @@ public final class Flops {
     double patches = grid * grid;
     double n = patches + 1 + m.registers(); // CLS, registers, patches
     double patchEmbed = 2 * patches * (m.patchSize() * m.patchSize() * 3.0) * d;
-    double perBlock =
-        2 * n * d * 3 * d // qkv
-            + 2 * n * n * d // q k^T
-            + 2 * n * n * d // attn v
-            + 2 * n * d * d // proj
-            + 2 * n * d * hidden * 2; // fc1 + fc2
+    double perBlock = blockFlops(cfg, size);
     double lastBlock = perBlock;
     if (clsOnlyLastBlock) { // keys and values of every token; query, attention, proj and MLP of one row
       lastBlock =
@@ -46,6 +42,20 @@ public final class Flops {
               + 2 * d * hidden * 2; // fc1 + fc2
     }
     return patchEmbed + (m.depth() - 1) * perBlock + lastBlock + headPerRow(cfg, h.outDim());
+  }
+
+  /** Forward matmul FLOPs of one block over every token of a view of side {@code size}. */
+  static double blockFlops(DinoConfig cfg, int size) {
+    DinoConfig.Model m = cfg.model();
+    double d = m.embedDim();
+    double hidden = Math.round(m.embedDim() * m.mlpRatio());
+    int grid = size / m.patchSize();
+    double n = grid * grid + 1 + m.registers(); // CLS, registers, patches
+    return 2 * n * d * 3 * d // qkv
+        + 2 * n * n * d // q k^T
+        + 2 * n * n * d // attn v
+        + 2 * n * d * d // proj
+        + 2 * n * d * hidden * 2; // fc1 + fc2
   }
 
   /** Forward matmul FLOPs of a head of the DINO head's sizes with k prototypes, for one row. */
@@ -71,11 +81,15 @@ public final class Flops {
   public static double trainStepPerImage(DinoConfig cfg, boolean clsOnlyLastBlock) {
     DinoConfig.Augment a = cfg.augment();
     DinoConfig.Loss l = cfg.loss();
-    // iBOT reads the global views' patch tokens, so their last block runs in full
-    double global = forwardPerView(cfg, a.globalSize(), clsOnlyLastBlock && !l.ibot());
+    double global = forwardPerView(cfg, a.globalSize(), clsOnlyLastBlock);
     double local = a.localCrops() == 0 ? 0 : forwardPerView(cfg, a.localSize(), clsOnlyLastBlock);
     double studentForward = 2 * global + a.localCrops() * local;
     double step = 3 * studentForward + 2 * global;
+    if (l.ibot() && clsOnlyLastBlock) {
+      // iBOT reads the patch tokens of the masked global views (a share ibot_mask_probability of
+      // them): dino4j runs their last block in full too, student and teacher
+      step += (3 + 1) * 2 * l.ibotMaskProbability() * blockFlops(cfg, a.globalSize());
+    }
     if (l.ibot()) { // the masked patches through the head, student (forward + backward) and teacher
       int grid = a.globalSize() / cfg.model().patchSize();
       double masked = 2 * l.ibotMaskProbability() * (l.ibotMaskRatioMin() + l.ibotMaskRatioMax()) / 2 * grid * grid;

@@ -74,11 +74,24 @@ public final class VisionTransformer {
    * (shard + 1) * b) of each of the pass's {@code views} views. It draws the masks of the whole
    * global batch and keeps its own rows, so N workers drop exactly the paths one worker would.
    */
-  public record DropPath(double[] rates, Operand<TInt64> seed, int pass, int views, int shards, int shard) {
+  public record DropPath(double[] rates, Operand<TInt64> seed, int pass, int views, int shards, int shard,
+      Operand<TInt32> batch, Operand<TInt32> rows) {
+
+    public DropPath(double[] rates, Operand<TInt64> seed, int pass, int views, int shards, int shard) {
+      this(rates, seed, pass, views, shards, shard, null, null);
+    }
 
     /** One process holding the whole batch. */
     public DropPath(double[] rates, Operand<TInt64> seed, int pass) {
       this(rates, seed, pass, 1, 1, 0);
+    }
+
+    /**
+     * The same draws for a sub-batch: the rows {@code rows} [Bs] of the pass's batch of {@code
+     * batch} [1] samples; each kept row drops exactly what it drops in the full pass.
+     */
+    public DropPath rowsOf(Operand<TInt32> batch, Operand<TInt32> rows) {
+      return new DropPath(rates, seed, pass, views, shards, shard, batch, rows);
     }
 
     /** Rates rising linearly from 0 to maxRate over the blocks, as the reference. */
@@ -183,7 +196,7 @@ public final class VisionTransformer {
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
     int grid = size / d.patch();
     TokenShape shape = TokenShape.fixed(grid * grid, d.prefixTokens());
-    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false, null);
+    return forward(tf, w, d, images, shape, positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false, null, null);
   }
 
   /**
@@ -202,24 +215,30 @@ public final class VisionTransformer {
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels) {
     int grid = size / d.patch();
     return forward(tf, w, d, images, TokenShape.fixed(grid * grid, d.prefixTokens()), positionEmbedding(tf, w.get("pos_embed"), d, grid),
-            dropPath, kernels, true, null)
+            dropPath, kernels, true, null, null)
         .cls();
   }
 
   /**
-   * The training step's full forward for iBOT: every final token, with the patches where {@code
-   * masks} is 1 replaced by the learned {@code mask_token} before the position embedding (DINOv2's
-   * prepare_tokens_with_masks). {@code masks} null: no masking (the teacher).
+   * The training step's forward for iBOT, with the patches where {@code masks} is 1 replaced by
+   * the learned {@code mask_token} before the position embedding (DINOv2's
+   * prepare_tokens_with_masks); {@code masks} null: no masking (the teacher). The CLS feature of
+   * every view comes from the CLS-only last block, as in {@link #clsFeature}; the final tokens
+   * only for the views {@code patchViews}, the ones iBOT reads patches of: the last block runs in
+   * full for them alone (with the same stochastic depth), which at DINOv2's mask share of 0.5
+   * leaves half the global views' patch rows uncomputed.
    *
    * @param images [B, size, size, 3] normalised RGB
    * @param masks [B, N] floats, 1 = masked, or null
+   * @param patchViews [Bm] ascending rows of {@code images} whose final tokens are wanted
+   * @return cls [B, D]; tokens [Bm, T, D] of the views {@code patchViews}; their last attention
    */
   public static Output maskedForward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, int size, DropPath dropPath, Kernels kernels,
-      Operand<TFloat32> masks) {
+      Operand<TFloat32> masks, Operand<TInt32> patchViews) {
     int grid = size / d.patch();
     return forward(tf, w, d, images, TokenShape.fixed(grid * grid, d.prefixTokens()),
-        positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false, masks);
+        positionEmbedding(tf, w.get("pos_embed"), d, grid), dropPath, kernels, false, masks, patchViews);
   }
 
   /** iBOT's learned mask token [1, D] (DINOv2's backbone parameter; zeros at init, as there). */
@@ -263,7 +282,7 @@ public final class VisionTransformer {
     Operand<TInt32> gw = tf.reshape(tf.slice(grid, tf.constant(new int[] {1}), tf.constant(new int[] {1})), tf.constant(new int[0]));
     Operand<TInt64> patches = tf.dtypes.cast(tf.reshape(tf.math.mul(gh, gw), tf.constant(new int[] {1})), TInt64.class); // [1]
     TokenShape shape = TokenShape.dynamic(tf, patches, d.prefixTokens());
-    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, Kernels.STOCK, false, null);
+    return forward(tf, w, d, checked, shape, positionEmbedding(tf, w.get("pos_embed"), d, gh, gw), null, Kernels.STOCK, false, null, null);
   }
 
   /**
@@ -305,7 +324,7 @@ public final class VisionTransformer {
    */
   private static Output forward(
       Ops tf, Params w, Dims d, Operand<TFloat32> images, TokenShape shape, Operand<TFloat32> pos,
-      DropPath dropPath, Kernels kernels, boolean clsOnly, Operand<TFloat32> masks) {
+      DropPath dropPath, Kernels kernels, boolean clsOnly, Operand<TFloat32> masks, Operand<TInt32> patchViews) {
     boolean fused = kernels != Kernels.STOCK;
     int dim = d.embedDim();
     // The reference's stride-p convolution, written as the matmul it is: space-to-depth lays each
@@ -353,7 +372,7 @@ public final class VisionTransformer {
     // constant factor and affine map that can move onto a small weight tensor does: the LayerNorm
     // gains and shifts fold into the qkv and fc1 weights, the attention scale into q's columns,
     // GELU's two 1/sqrt(2) into fc1 and fc2. (Measured: docs/performance.md, "Performance levers".)
-    int fullBlocks = clsOnly ? d.depth() - 1 : d.depth();
+    int fullBlocks = clsOnly || patchViews != null ? d.depth() - 1 : d.depth();
     for (int i = 0; i < fullBlocks; i++) {
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
@@ -364,19 +383,32 @@ public final class VisionTransformer {
       x = mlp(bt, w, b, d, x, shape, dropPath, i, fused);
       blockOutputs.add(x); // [B, T, D]
     }
-    if (clsOnly) {
+    if (clsOnly || patchViews != null) {
       int i = d.depth() - 1;
       Ops bt = tf.withSubScope("block" + i);
       String b = "blocks." + i + ".";
       TokenShape oneToken = TokenShape.fixed(0, 1); // T = 1: the CLS row
+      Operand<TFloat32> last = x; // [B, T, D]: the last block's input
       Operand<TFloat32> h = normalize(bt, x, fused); // [B, T, D]: keys and values need every row
       Operand<TFloat32> clsOut = clsAttention(bt, w, b, d, h, shape, fused); // [B, 1, D]
       x = bt.slice(x, bt.constant(new int[] {0, 0, 0}), bt.constant(new int[] {-1, 1, -1})); // [B, 1, D]
       x = residual(bt, x, clsOut, dim, dim, layerScaled(bt, w, b, "attn.proj", "ls1", d), oneToken, dropPath, i, fused);
       x = mlp(bt, w, b, d, x, oneToken, dropPath, i, fused); // [B, 1, D]
       Operand<TFloat32> clsRow = tf.reshape(x, tf.constant(new long[] {-1, dim})); // [B, D]
-      return new Output(
-          Layers.layerNorm(tf, clsRow, w.get("norm.weight"), w.get("norm.bias"), LN_EPS), null, null,
+      Operand<TFloat32> clsFeature = Layers.layerNorm(tf, clsRow, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, D]
+      if (patchViews == null) {
+        return new Output(clsFeature, null, null, List.copyOf(blockOutputs));
+      }
+      // iBOT: every token of the last block only for the views that have masked patches; the
+      // others need their CLS row alone (the path above), so their patch rows are not computed
+      Ops pt = tf.withSubScope("block" + i + "_patches");
+      Operand<TInt32> batch = pt.slice(pt.shape(last), pt.constant(new int[] {0}), pt.constant(new int[] {1})); // [1]
+      DropPath sub = dropPath == null ? null : dropPath.rowsOf(batch, patchViews);
+      Operand<TFloat32> y = pt.gather(last, patchViews, pt.constant(0)); // [Bm, T, D]
+      AttentionOut a = attention(pt, w, b, d, normalize(pt, y, fused), shape, kernels);
+      y = residual(pt, y, a.out(), dim, dim, layerScaled(pt, w, b, "attn.proj", "ls1", d), shape, sub, i, fused);
+      y = mlp(pt, w, b, d, y, shape, sub, i, fused); // [Bm, T, D]
+      return new Output(clsFeature, Layers.layerNorm(tf, y, w.get("norm.weight"), w.get("norm.bias"), LN_EPS), a.weights(),
           List.copyOf(blockOutputs));
     }
     // LayerNorm is per token, so the CLS feature needs only the CLS row normalised; the training
@@ -601,8 +633,8 @@ public final class VisionTransformer {
       return null;
     }
     float keep = (float) (1 - rate);
-    Operand<TInt32> batch =
-        tf.slice(tf.shape(x), tf.constant(new int[] {0}), tf.constant(new int[] {1})); // [1]
+    Operand<TInt32> batch = dp.batch() != null ? dp.batch()
+        : tf.slice(tf.shape(x), tf.constant(new int[] {0}), tf.constant(new int[] {1})); // [1]
     Operand<TInt32> maskShape = tf.concat(List.of(batch, tf.constant(new int[] {1, 1})), tf.constant(0));
     Operand<TInt64> seed =
         tf.math.add(dp.seed(), tf.constant(new long[] {0, 1_000_003L * dp.pass() + slot}));
@@ -617,6 +649,9 @@ public final class VisionTransformer {
       all = tf.reshape(all, tf.constant(new int[] {dp.views(), dp.shards(), -1})); // [views, shards, b]
       u = tf.slice(all, tf.constant(new int[] {0, dp.shard(), 0}), tf.constant(new int[] {-1, 1, -1})); // [views, 1, b]
       u = tf.reshape(u, maskShape); // [B, 1, 1]
+    }
+    if (dp.rows() != null) {
+      u = tf.gather(u, dp.rows(), tf.constant(0)); // [Bs, 1, 1]: the sub-batch's own draws
     }
     // floor(keep + u) / keep on [B, 1, 1], then one multiply over x rather than a divide and a multiply
     return tf.stopGradient(tf.math.div(tf.math.floor(tf.math.add(u, tf.constant(keep))), tf.constant(keep))); // [B, 1, 1]

@@ -212,21 +212,27 @@ public final class DinoGraph {
       Operand<TFloat32> studentPatches = null; // [M, D] the masked patches' final tokens
       Operand<TFloat32> teacherPatches = null; // [M, D] the same patches of the unmasked views
       if (ibotOn) {
-        // iBOT needs the global views' patch tokens: the full last block there (locals stay CLS-only)
+        // iBOT needs the patch tokens of the masked global views only: the last block runs in full for
+        // those (student and teacher), CLS-only for the other views and the locals
         towerMasks = towers == 1 ? ibotMasks : towerMaskRows(tw, ibotMasks, towers, t);
+        Ops ib = tw.withSubScope("ibot_select");
+        Operand<TInt32> maskedViews = ib.dtypes.cast(ib.reshape(ib.where(ib.math.greater(ib.max(towerMasks,
+            ib.constant(new int[] {1})), ib.constant(0.5f))), ib.constant(new int[] {-1})), TInt32.class); // [Bm] ascending
         VisionTransformer.Output so = VisionTransformer.maskedForward(st.withSubScope("global"), student, dims,
-            towerGlobals, aug.globalSize(), globalDrop, kernels, towerMasks);
+            towerGlobals, aug.globalSize(), globalDrop, kernels, towerMasks, maskedViews);
         VisionTransformer.Output to = VisionTransformer.maskedForward(te, teacher, dims, towerGlobals,
-            aug.globalSize(), null, kernels, null);
+            aug.globalSize(), null, kernels, null, maskedViews);
         features = so.cls();
         teacherFeatures = to.cls();
-        Ops ib = tw.withSubScope("ibot_select");
-        Operand<TInt64> where = ib.where(ib.math.greater(towerMasks, ib.constant(0.5f))); // [M, 2] (view, patch)
-        maskedRows = ib.dtypes.cast(ib.reshape(ib.slice(where, ib.constant(new long[] {0, 0}),
-            ib.constant(new long[] {-1, 1})), ib.constant(new int[] {-1})), TInt32.class); // [M]
+        Operand<TFloat32> viewMasks = ib.gather(towerMasks, maskedViews, ib.constant(0)); // [Bm, N]
+        Operand<TInt64> where = ib.where(ib.math.greater(viewMasks, ib.constant(0.5f))); // [M, 2] (masked view, patch)
+        Operand<TInt32> sub = ib.dtypes.cast(ib.reshape(ib.slice(where, ib.constant(new long[] {0, 0}),
+            ib.constant(new long[] {-1, 1})), ib.constant(new int[] {-1})), TInt32.class); // [M] row of viewMasks
         Operand<TInt32> maskedCols = ib.dtypes.cast(ib.reshape(ib.slice(where, ib.constant(new long[] {0, 1}),
             ib.constant(new long[] {-1, 1})), ib.constant(new int[] {-1})), TInt32.class); // [M]
-        Operand<TInt32> flat = ib.math.add(ib.math.mul(maskedRows, ib.constant(patches)), maskedCols); // [M]
+        // the same M rows in the same order as a where over all 2b views: the views are ascending
+        maskedRows = ib.gather(maskedViews, sub, ib.constant(0)); // [M] view of each masked patch
+        Operand<TInt32> flat = ib.math.add(ib.math.mul(sub, ib.constant(patches)), maskedCols); // [M]
         studentPatches = ib.gather(patchRows(ib, so.tokens(), dims, patches), flat, ib.constant(0)); // [M, D]
         teacherPatches = ib.stopGradient(ib.gather(patchRows(ib, to.tokens(), dims, patches), flat, ib.constant(0)));
       } else {

@@ -138,6 +138,92 @@ class VisionTransformerTest {
     }
   }
 
+  /**
+   * iBOT's forward, with the last block in full for the masked views only, has the full masked
+   * forward's CLS features, those views' final tokens and every gradient, with stochastic depth on:
+   * the sub-batch draws the same drop-path masks as the full pass.
+   */
+  @Test
+  void ibotForwardOfTheMaskedViewsHasTheFullForwardsValuesAndGradients() {
+    VisionTransformer.Dims d = new VisionTransformer.Dims(DIM, 3, HEADS, 4 * DIM, PATCH, IMAGE / PATCH, 0, 0, 0);
+    List<ParamSpec> specs = new ArrayList<>(VisionTransformer.params(d));
+    specs.add(VisionTransformer.maskTokenSpec(d));
+    Random rng = new Random(9);
+    int batch = 5;
+    int size = 12; // 3 x 3 patches
+    int n = 9;
+    int[] views = {1, 3, 4}; // the views with masked patches
+    float[] images = new float[batch * size * size * 3];
+    for (int i = 0; i < images.length; i++) {
+      images[i] = (float) rng.nextGaussian();
+    }
+    float[] masks = new float[batch * n];
+    for (int v : views) {
+      for (int j = 0; j < n; j++) {
+        masks[v * n + j] = rng.nextBoolean() ? 1 : 0;
+      }
+    }
+    float[] probeCls = new float[batch * DIM];
+    float[] probeTokens = new float[views.length * (n + 1) * DIM];
+    for (float[] a : List.of(probeCls, probeTokens)) {
+      for (int i = 0; i < a.length; i++) {
+        a[i] = (float) rng.nextGaussian();
+      }
+    }
+    List<VisionTransformer.Kernels> variants = new ArrayList<>(List.of(VisionTransformer.Kernels.STOCK));
+    if (FusedKernels.available()) {
+      variants.add(VisionTransformer.Kernels.FUSED);
+    }
+    for (VisionTransformer.Kernels kernels : variants) {
+      try (Graph g = new Graph()) {
+        Ops tf = Ops.create(g);
+        Params p = Params.create(tf, "net", specs);
+        Operand<TFloat32> x = tf.constant(Shape.of(batch, size, size, 3), DataBuffers.of(images, true, false));
+        Operand<TFloat32> m = tf.constant(Shape.of(batch, n), DataBuffers.of(masks, true, false));
+        Operand<org.tensorflow.types.TInt32> sel = tf.constant(views);
+        Operand<org.tensorflow.types.TInt64> seed = tf.constant(new long[] {7, 11});
+        double[] rates = {0.3, 0.5, 0.6}; // high, so that some samples drop each branch
+        VisionTransformer.Output full = VisionTransformer.maskedForward(tf, p, d, x, size,
+            new VisionTransformer.DropPath(rates, seed, 0), kernels, m, null);
+        VisionTransformer.Output fast = VisionTransformer.maskedForward(tf, p, d, x, size,
+            new VisionTransformer.DropPath(rates, seed, 0), kernels, m, sel);
+        Operand<TFloat32> fullTokens = tf.gather(full.tokens(), sel, tf.constant(0)); // [3, T, D]
+        Operand<TFloat32> rc = tf.constant(Shape.of(batch, DIM), DataBuffers.of(probeCls, true, false));
+        Operand<TFloat32> rt = tf.constant(Shape.of(views.length, n + 1, DIM), DataBuffers.of(probeTokens, true, false));
+        List<Operand<?>> vars = new ArrayList<>();
+        for (Params.Param q : p.all()) {
+          vars.add(q.variable());
+        }
+        var gFull = tf.gradients(tf.math.add(tf.sum(tf.math.mul(full.cls(), rc), tf.constant(new int[] {0, 1})),
+            tf.sum(tf.math.mul(fullTokens, rt), tf.constant(new int[] {0, 1, 2}))), vars);
+        var gFast = tf.gradients(tf.math.add(tf.sum(tf.math.mul(fast.cls(), rc), tf.constant(new int[] {0, 1})),
+            tf.sum(tf.math.mul(fast.tokens(), rt), tf.constant(new int[] {0, 1, 2}))), vars);
+        try (Session s = new Session(g)) {
+          for (Params.Param q : p.all()) {
+            float[] v = new float[q.spec().size()];
+            for (int i = 0; i < v.length; i++) {
+              v[i] = (float) (rng.nextGaussian() * 0.3 + (q.spec().name().contains("norm") && q.spec().name().endsWith("weight") ? 1 : 0));
+            }
+            s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
+                DataBuffers.of(v, true, false)))).run().close();
+          }
+          Session.Runner run = s.runner().fetch(full.cls()).fetch(fast.cls()).fetch(fullTokens).fetch(fast.tokens());
+          for (int i = 0; i < vars.size(); i++) {
+            run.fetch(gFull.dy(i)).fetch(gFast.dy(i));
+          }
+          try (Result res = run.run()) {
+            assertClose(toArray((TFloat32) res.get(0)), toArray((TFloat32) res.get(1)), kernels + " cls");
+            assertClose(toArray((TFloat32) res.get(2)), toArray((TFloat32) res.get(3)), kernels + " tokens");
+            for (int i = 0; i < vars.size(); i++) {
+              assertClose(toArray((TFloat32) res.get(4 + 2 * i)), toArray((TFloat32) res.get(5 + 2 * i)),
+                  kernels + " d/d " + p.all().get(i).spec().name());
+            }
+          }
+        }
+      }
+    }
+  }
+
   /** Equal to float rounding: 1e-5 of the larger magnitude of either array, and not all zero. */
   private static void assertClose(float[] expected, float[] actual, String what) {
     assertEquals(expected.length, actual.length, what);
