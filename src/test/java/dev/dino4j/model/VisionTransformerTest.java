@@ -113,14 +113,7 @@ class VisionTransformerTest {
         var gFull = tf.gradients(tf.sum(tf.math.mul(full, r), tf.constant(new int[] {0, 1})), vars);
         var gFast = tf.gradients(tf.sum(tf.math.mul(fast, r), tf.constant(new int[] {0, 1})), vars);
         try (Session s = new Session(g)) {
-          for (Params.Param q : p.all()) {
-            float[] v = new float[q.spec().size()];
-            for (int i = 0; i < v.length; i++) {
-              v[i] = (float) (rng.nextGaussian() * 0.3 + (q.spec().name().contains("norm") && q.spec().name().endsWith("weight") ? 1 : 0));
-            }
-            s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
-                DataBuffers.of(v, true, false)))).run().close();
-          }
+          randomWeights(s, tf, p, rng);
           Session.Runner run = s.runner().fetch(full).fetch(fast);
           for (int i = 0; i < vars.size(); i++) {
             run.fetch(gFull.dy(i)).fetch(gFast.dy(i));
@@ -199,14 +192,7 @@ class VisionTransformerTest {
         var gFast = tf.gradients(tf.math.add(tf.sum(tf.math.mul(fast.cls(), rc), tf.constant(new int[] {0, 1})),
             tf.sum(tf.math.mul(fast.tokens(), rt), tf.constant(new int[] {0, 1, 2}))), vars);
         try (Session s = new Session(g)) {
-          for (Params.Param q : p.all()) {
-            float[] v = new float[q.spec().size()];
-            for (int i = 0; i < v.length; i++) {
-              v[i] = (float) (rng.nextGaussian() * 0.3 + (q.spec().name().contains("norm") && q.spec().name().endsWith("weight") ? 1 : 0));
-            }
-            s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
-                DataBuffers.of(v, true, false)))).run().close();
-          }
+          randomWeights(s, tf, p, rng);
           Session.Runner run = s.runner().fetch(full.cls()).fetch(fast.cls()).fetch(fullTokens).fetch(fast.tokens());
           for (int i = 0; i < vars.size(); i++) {
             run.fetch(gFull.dy(i)).fetch(gFast.dy(i));
@@ -221,6 +207,18 @@ class VisionTransformerTest {
           }
         }
       }
+    }
+  }
+
+  /** Every weight random (norm gains around 1), so that no gradient is trivially zero. */
+  private static void randomWeights(Session s, Ops tf, Params p, Random rng) {
+    for (Params.Param q : p.all()) {
+      float[] v = new float[q.spec().size()];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = (float) (rng.nextGaussian() * 0.3 + (q.spec().name().contains("norm") && q.spec().name().endsWith("weight") ? 1 : 0));
+      }
+      s.runner().addTarget(tf.assign(q.variable(), tf.constant(Shape.of(q.spec().shape()),
+          DataBuffers.of(v, true, false)))).run().close();
     }
   }
 
