@@ -405,7 +405,8 @@ public final class VisionTransformer {
       Operand<TInt32> batch = pt.slice(pt.shape(last), pt.constant(new int[] {0}), pt.constant(new int[] {1})); // [1]
       DropPath sub = dropPath == null ? null : dropPath.rowsOf(batch, patchViews);
       Operand<TFloat32> y = pt.gather(last, patchViews, pt.constant(0)); // [Bm, T, D]
-      AttentionOut a = attention(pt, w, b, d, normalize(pt, y, fused), shape, kernels);
+      // the CLS path's normalised input, gathered: its LayerNorm is not computed twice
+      AttentionOut a = attention(pt, w, b, d, pt.gather(h, patchViews, pt.constant(0)), shape, kernels);
       y = residual(pt, y, a.out(), dim, dim, layerScaled(pt, w, b, "attn.proj", "ls1", d), shape, sub, i, fused);
       y = mlp(pt, w, b, d, y, shape, sub, i, fused); // [Bm, T, D]
       return new Output(clsFeature, Layers.layerNorm(tf, y, w.get("norm.weight"), w.get("norm.bias"), LN_EPS), a.weights(),
