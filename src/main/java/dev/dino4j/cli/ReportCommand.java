@@ -20,7 +20,8 @@ import picocli.CommandLine.Parameters;
       "weight decay, teacher momentum and teacher temperature against the step. The trainer writes it too, at the",
       "end of a run and after every k-NN check.",
       "With several runs (or --curves): one picture of their learning curves, the in-training k-NN top-1 against",
-      "the step, one line per run, each --baseline as a horizontal line."
+      "the step, one line per run, each --baseline as a horizontal line.",
+      "--table prints those k-NN checks as a Markdown table instead (one row per run, one column per step)."
     })
 final class ReportCommand implements Callable<Integer> {
 
@@ -37,8 +38,18 @@ final class ReportCommand implements Callable<Integer> {
       description = "A horizontal line on the learning curves, e.g. --baseline \"raw pixels=84.59\" (repeatable).")
   List<String> baselines = new ArrayList<>();
 
+  @Option(names = "--table", description = "Print the runs' in-training k-NN top-1 as a Markdown table (no PNG "
+      + "unless --curves is given too).")
+  boolean table;
+
   @Override
   public Integer call() throws Exception {
+    if (table) {
+      System.out.print(RunReport.knnTable(runs));
+      if (!curves) {
+        return 0;
+      }
+    }
     if (runs.size() == 1 && !curves) {
       if (!baselines.isEmpty()) {
         throw new IllegalArgumentException("--baseline draws on learning curves: add --curves");

@@ -172,6 +172,45 @@ public final class RunReport {
     return out;
   }
 
+  /**
+   * The in-training k-NN top-1 of several runs as a Markdown table: one row per run, one column per
+   * checked step (the union over the runs; a run not checked at a step has an empty cell), so a
+   * table in the docs is printed from the runs' metrics.jsonl rather than copied by hand.
+   */
+  public static String knnTable(List<Path> runs) throws IOException {
+    List<Metrics> all = new ArrayList<>();
+    for (Path run : runs) {
+      all.add(read(run));
+    }
+    TreeMap<Long, Integer> columns = new TreeMap<>();
+    all.forEach(m -> m.knn().forEach(p -> columns.put(p.step(), p.k())));
+    if (columns.isEmpty()) {
+      throw new IllegalArgumentException("none of " + runs + " has in-training k-NN checks in metrics.jsonl "
+          + "(eval.knn_every = 0?): no table");
+    }
+    int k = columns.firstEntry().getValue();
+    StringBuilder t = new StringBuilder("| run (" + k + "-NN top-1 @ step) |");
+    StringBuilder rule = new StringBuilder("|---|");
+    for (long step : columns.keySet()) {
+      t.append(" @").append(step).append(" |");
+      rule.append("---|");
+    }
+    t.append('\n').append(rule).append('\n');
+    java.util.Set<String> names = new java.util.HashSet<>();
+    for (int i = 0; i < all.size(); i++) {
+      Metrics m = all.get(i);
+      t.append("| ").append(names.add(m.name()) ? m.name() : runs.get(i).toString()).append(" |");
+      java.util.Map<Long, Double> top1 = new java.util.HashMap<>();
+      m.knn().forEach(p -> top1.put(p.step(), p.top1()));
+      for (long step : columns.keySet()) {
+        Double v = top1.get(step);
+        t.append(v == null ? " |" : String.format(java.util.Locale.ROOT, " %.2f%% |", v));
+      }
+      t.append('\n');
+    }
+    return t.toString();
+  }
+
   static BufferedImage render(Metrics m) {
     List<StepPoint> s = m.steps();
     long maxStep = Math.max(1, m.lastStep());

@@ -102,6 +102,27 @@ class RunReportTest {
   }
 
   @Test
+  void knnTableHasARowPerRunAndAColumnPerCheckedStep() throws IOException {
+    Path a = run("a", 0, true);
+    Path b = run("b", 2.5, false);
+    // run c was checked at other steps: its own columns appear, and a and b leave them empty
+    Path c = Files.createDirectories(dir.resolve("c"));
+    Files.writeString(c.resolve("metrics.jsonl"), stepLine(0, 8)
+        + "{\"epoch_end\":0,\"step\":45,\"knn_k\":20,\"knn_top1\":61.125,\"knn_top5\":95}\n");
+    assertEquals(String.join("\n",
+        "| run (20-NN top-1 @ step) | @30 | @45 | @60 | @90 |",
+        "|---|---|---|---|---|",
+        "| a | 50.00% | | 60.00% | 70.00% |",
+        "| b | 52.50% | | 62.50% | 72.50% |",
+        "| c | | 61.13% | | |",
+        ""), RunReport.knnTable(List.of(a, b, c)));
+    Path none = Files.createDirectories(dir.resolve("none"));
+    Files.writeString(none.resolve("metrics.jsonl"), stepLine(0, 8));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RunReport.knnTable(List.of(none)));
+    assertTrue(e.getMessage().contains("no table"), e.getMessage());
+  }
+
+  @Test
   void aDamagedLineNamesTheFileAndLine() throws IOException {
     Path run = Files.createDirectories(dir.resolve("bad"));
     Files.writeString(run.resolve("metrics.jsonl"), stepLine(0, 8) + "not json\n" + stepLine(10, 7));
