@@ -53,7 +53,7 @@ public final class RunReport {
   record KnnPoint(long step, int k, double top1, double top5) {}
 
   /** A run's metrics, deduplicated by step (a resumed run logs the steps after its checkpoint again: the last wins). */
-  record Metrics(String name, List<StepPoint> steps, List<KnnPoint> knn, int prototypes) {
+  record Metrics(String name, List<StepPoint> steps, List<KnnPoint> knn, int prototypes, double trainSeconds) {
     long lastStep() {
       long last = steps.isEmpty() ? 0 : steps.get(steps.size() - 1).step();
       return knn.isEmpty() ? last : Math.max(last, knn.get(knn.size() - 1).step());
@@ -80,6 +80,7 @@ public final class RunReport {
     }
     TreeMap<Long, StepPoint> steps = new TreeMap<>();
     TreeMap<Long, KnnPoint> knn = new TreeMap<>();
+    TreeMap<Long, Double> epochSeconds = new TreeMap<>(); // by epoch: a resumed run's record of an epoch wins
     long lastStep = -1;
     for (int i = 0; i < lines.size(); i++) {
       String line = lines.get(i).strip();
@@ -96,6 +97,9 @@ public final class RunReport {
         throw new IOException(file + " line " + (i + 1) + " is not JSON: " + e.getMessage(), e);
       }
       if (n.has("epoch_end")) {
+        if (n.has("seconds")) {
+          epochSeconds.put(n.get("epoch_end").asLong(), n.get("seconds").asDouble());
+        }
         if (n.has("knn_top1")) {
           // "step" is written since the report exists; older files: the last logged step before it
           long step = n.has("step") ? n.get("step").asLong() : lastStep;
@@ -116,7 +120,7 @@ public final class RunReport {
       prototypes = cfg.head().outDim();
     }
     return new Metrics(runDir.toAbsolutePath().normalize().getFileName().toString(), List.copyOf(steps.values()),
-        List.copyOf(knn.values()), prototypes);
+        List.copyOf(knn.values()), prototypes, epochSeconds.values().stream().mapToDouble(Double::doubleValue).sum());
   }
 
   private static double num(JsonNode n, String field) {
@@ -175,7 +179,10 @@ public final class RunReport {
   /**
    * The in-training k-NN top-1 of several runs as a Markdown table: one row per run, one column per
    * checked step (the union over the runs; a run not checked at a step has an empty cell), so a
-   * table in the docs is printed from the runs' metrics.jsonl rather than copied by hand.
+   * table in the docs is printed from the runs' metrics.jsonl rather than copied by hand. The last
+   * column is the training time, the sum of the finished epochs' seconds (the trainer's, without the
+   * k-NN checks): time between a stop and its resume is not in it, nor an unfinished epoch, and an
+   * epoch resumed mid-way counts only its time after the resume.
    */
   public static String knnTable(List<Path> runs) throws IOException {
     List<Metrics> all = new ArrayList<>();
@@ -195,6 +202,8 @@ public final class RunReport {
       t.append(" @").append(step).append(" |");
       rule.append("---|");
     }
+    t.append(" training time |");
+    rule.append("---|");
     t.append('\n').append(rule).append('\n');
     java.util.Set<String> names = new java.util.HashSet<>();
     for (int i = 0; i < all.size(); i++) {
@@ -206,7 +215,8 @@ public final class RunReport {
         Double v = top1.get(step);
         t.append(v == null ? " |" : String.format(java.util.Locale.ROOT, " %.2f%% |", v));
       }
-      t.append('\n');
+      long minutes = Math.round(m.trainSeconds() / 60);
+      t.append(String.format(java.util.Locale.ROOT, " %d h %02d min |", minutes / 60, minutes % 60)).append('\n');
     }
     return t.toString();
   }

@@ -29,7 +29,7 @@ class RunReportTest {
       if ((step + 10) % 30 == 0) {
         int epoch = (step + 10) / 30 - 1;
         lines.append(String.format(java.util.Locale.ROOT,
-            "{\"epoch_end\":%d,\"step\":%d,\"mean_loss\":7.0,\"knn_k\":20,\"knn_top1\":%.2f,\"knn_top5\":%.2f}%n",
+            "{\"epoch_end\":%d,\"step\":%d,\"mean_loss\":7.0,\"seconds\":1250.0,\"knn_k\":20,\"knn_top1\":%.2f,\"knn_top5\":%.2f}%n",
             epoch, step + 10, 50 + 10 * epoch + knnOffset, 90.0 + epoch));
       }
       if (resumedTwice && step == 40) {
@@ -105,16 +105,18 @@ class RunReportTest {
   void knnTableHasARowPerRunAndAColumnPerCheckedStep() throws IOException {
     Path a = run("a", 0, true);
     Path b = run("b", 2.5, false);
-    // run c was checked at other steps: its own columns appear, and a and b leave them empty
+    // run c was checked at other steps: its own columns appear, and a and b leave them empty; its
+    // epoch 0 was logged twice (a resume), and only the last record's seconds count
     Path c = Files.createDirectories(dir.resolve("c"));
     Files.writeString(c.resolve("metrics.jsonl"), stepLine(0, 8)
-        + "{\"epoch_end\":0,\"step\":45,\"knn_k\":20,\"knn_top1\":61.125,\"knn_top5\":95}\n");
+        + "{\"epoch_end\":0,\"step\":45,\"seconds\":100,\"knn_k\":20,\"knn_top1\":61.125,\"knn_top5\":95}\n"
+        + "{\"epoch_end\":0,\"step\":45,\"seconds\":30,\"knn_k\":20,\"knn_top1\":61.125,\"knn_top5\":95}\n");
     assertEquals(String.join("\n",
-        "| run (20-NN top-1 @ step) | @30 | @45 | @60 | @90 |",
-        "|---|---|---|---|---|",
-        "| a | 50.00% | | 60.00% | 70.00% |",
-        "| b | 52.50% | | 62.50% | 72.50% |",
-        "| c | | 61.13% | | |",
+        "| run (20-NN top-1 @ step) | @30 | @45 | @60 | @90 | training time |",
+        "|---|---|---|---|---|---|",
+        "| a | 50.00% | | 60.00% | 70.00% | 1 h 03 min |",
+        "| b | 52.50% | | 62.50% | 72.50% | 1 h 03 min |",
+        "| c | | 61.13% | | | 0 h 01 min |",
         ""), RunReport.knnTable(List.of(a, b, c)));
     Path none = Files.createDirectories(dir.resolve("none"));
     Files.writeString(none.resolve("metrics.jsonl"), stepLine(0, 8));
