@@ -123,10 +123,11 @@ eval: build
 	bin/dino4j knn $(RUN) --features-dir $(RUN)/features $(ARGS)
 
 ## accuracy: the accuracy benchmark: train the tiny recipe for its fixed budget into ACCURACY_RUN (resumes if
-##   stopped; a finished run is not retrained), then eval-benchmark on the full test set with the training time
+##   stopped; a finished run is not retrained), then eval-benchmark on the full test set with the training time:
+##   20-NN and the linear probe (cached centre views) of the teacher, raw pixels and the ViT at random init
 accuracy: build
 	$(MAKE) --no-print-directory train CONFIG=configs/fmnist-tiny.yaml OUT=$(ACCURACY_RUN)
-	bin/dino4j eval-benchmark $(ACCURACY_RUN) --features-dir $(ACCURACY_RUN)/features
+	bin/dino4j eval-benchmark $(ACCURACY_RUN) --features-dir $(ACCURACY_RUN)/features --linear $(ACCURACY_RUN)/linear
 
 ## eval-benchmark: 20-NN top-1 on the Fashion-MNIST test set: RUN's teacher vs raw pixels vs the same ViT at random init
 eval-benchmark: build

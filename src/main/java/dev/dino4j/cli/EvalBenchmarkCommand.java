@@ -57,8 +57,20 @@ final class EvalBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--features-dir", description = "Cache features as .npy here (pixels and random init are reused).")
   Path featuresDir;
 
+  @Option(names = "--linear", paramLabel = "DIR", description = "Also the linear probe (DINO protocol, centre"
+      + " views cached: `linear --no-augment`) of the teacher, raw pixels and random init; checkpoints in DIR/teacher,"
+      + " DIR/pixels, DIR/random (a second run resumes or reuses them).")
+  Path linearDir;
+
+  @Option(names = "--linear-epochs", defaultValue = "100", description = "Epochs of each linear probe. Default:"
+      + " ${DEFAULT-VALUE} (the reference).")
+  int linearEpochs;
+
   @Override
   public Integer call() throws Exception {
+    if (linearDir != null && linearEpochs < 1) {
+      throw new IllegalArgumentException("--linear-epochs must be >= 1, got " + linearEpochs);
+    }
     if (k < 1 || !(temperature > 0) || limitTrain < 0 || limitTest < 0) {
       throw new IllegalArgumentException("--k must be >= 1, --temperature > 0 and limits >= 0; got k = " + k
           + ", T = " + temperature);
@@ -98,10 +110,49 @@ final class EvalBenchmarkCommand implements Callable<Integer> {
       sb.append(String.format(Locale.ROOT, "| %-40s | %5d | %6.2f%% | %6.2f%% | %7.1fs |%n", r.name(), r.o().dim(),
           res.top1(), res.top5(), secs));
     }
+    if (linearDir != null) {
+      sb.append(linearTable());
+    }
     trainingTime(run).ifPresent(sb::append);
     sb.append(String.format(Locale.ROOT, "evaluation total %.1f s%n", (System.nanoTime() - start) / 1e9));
     System.out.print(sb);
     return 0;
+  }
+
+  /**
+   * The linear probes, each exactly what {@code dino4j linear --no-augment} with the same
+   * --epochs, --limit-* and --data trains (its options parsed by the same picocli definitions, so
+   * the defaults are the linear command's), in one table.
+   */
+  private String linearTable() throws Exception {
+    record Row(String name, LinearCommand.Outcome o, double seconds) {}
+    List<Row> rows = new ArrayList<>();
+    for (String[] kind : new String[][] {{"cls", "teacher", "DINO teacher (" + run + ")"},
+        {"pixels", "pixels", "raw pixels [0, 1]"}, {"random", "random", "same ViT, random init"}}) {
+      List<String> args = new ArrayList<>(List.of(run.toString(), "--features", kind[0], "--no-augment", "-o",
+          linearDir.resolve(kind[1]).toString(), "--epochs", Integer.toString(linearEpochs), "--limit-train",
+          Integer.toString(limitTrain), "--limit-test", Integer.toString(limitTest)));
+      if (data != null && !data.isBlank()) {
+        args.addAll(List.of("--data", data));
+      }
+      LinearCommand probe = new LinearCommand();
+      new picocli.CommandLine(probe).parseArgs(args.toArray(String[]::new));
+      long t0 = System.nanoTime();
+      rows.add(new Row(kind[2], probe.probe(), (System.nanoTime() - t0) / 1e9));
+    }
+    StringBuilder sb = new StringBuilder();
+    LinearCommand.Outcome first = rows.get(0).o();
+    sb.append(String.format(Locale.ROOT, "linear probe (networks: CLS of the last %s; centre views cached, %d epochs,"
+        + " best test top-1 over the epochs; checkpoints in %s)%n", first.layout(), first.result().epochs(), linearDir));
+    sb.append(String.format(Locale.ROOT, "| %-40s | %5s | %7s | %7s | %8s |%n", "features", "dim", "top-1", "top-5",
+        "time"));
+    sb.append("|").append("-".repeat(42)).append("|").append("-".repeat(7)).append("|").append("-".repeat(9))
+        .append("|").append("-".repeat(9)).append("|").append("-".repeat(10)).append("|\n");
+    for (Row r : rows) {
+      sb.append(String.format(Locale.ROOT, "| %-40s | %5d | %6.2f%% | %6.2f%% | %7.1fs |%n", r.name(), r.o().dim(),
+          r.o().result().bestTop1(), r.o().result().bestTop5(), r.seconds()));
+    }
+    return sb.toString();
   }
 
   /**

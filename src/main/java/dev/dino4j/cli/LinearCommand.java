@@ -92,8 +92,22 @@ final class LinearCommand implements Callable<Integer> {
   /** What a probe trains on: test features, training features per epoch, and names for the key and the report. */
   private record Probe(Features test, LinearProbe.Source train, int dim, String description, String layout) {}
 
+  /** A finished probe: what it read and what it scored. */
+  record Outcome(String description, int dim, String layout, LinearProbe.Result result) {}
+
   @Override
   public Integer call() throws Exception {
+    Outcome o = probe();
+    LinearProbe.Result r = o.result();
+    System.out.printf(Locale.ROOT, "linear probe, %s: %d-dim features (%s), %s, %d epochs: best top-1 %.2f%%"
+        + " (top-5 %.2f%%) at epoch %d, last top-1 %.2f%%%n", o.description(), o.dim(), o.layout(),
+        noAugment ? "centre views cached" : "fresh crops + flips every epoch", r.epochs(), r.bestTop1(), r.bestTop5(),
+        r.bestEpoch(), r.lastTop1());
+    return 0;
+  }
+
+  /** Trains (or resumes) the probe the options describe; eval-benchmark --linear runs it too. */
+  Outcome probe() throws Exception {
     if (cropScale.length != 2 || !(cropScale[0] > 0 && cropScale[0] <= cropScale[1] && cropScale[1] <= 1)) {
       throw new IllegalArgumentException("--crop-scale needs two values 0 < min <= max <= 1, got "
           + java.util.Arrays.toString(cropScale));
@@ -126,7 +140,7 @@ final class LinearCommand implements Callable<Integer> {
     Files.createDirectories(output);
     int n = lastBlocks != null ? lastBlocks : Math.min(4, cfg.model().depth());
     if (net == null) {
-      return report(pixelProbe(cfg, train, test, count, testCount), opts, 0, count);
+      return train(pixelProbe(cfg, train, test, count, testCount), opts, 0, count);
     }
     int size = cfg.augment().globalSize();
     try (FeatureExtractor fx = new FeatureExtractor(cfg, net.weights(), new FeatureExtractor.Pooling(n, avgPool), size)) {
@@ -137,7 +151,7 @@ final class LinearCommand implements Callable<Integer> {
           : augmented(train, count, fx.dim(), cfg, size, (indices, view) -> fx.extract(train, indices, view, 256,
               Progress.QUIET));
       String layout = String.format(Locale.ROOT, "%d block(s)%s", n, avgPool ? " + avgpool" : "");
-      return report(new Probe(testF, src, fx.dim(), net.description(), layout), opts, n, count);
+      return train(new Probe(testF, src, fx.dim(), net.description(), layout), opts, n, count);
     }
   }
 
@@ -158,18 +172,14 @@ final class LinearCommand implements Callable<Integer> {
     return new Probe(testF, src, side * side * 3, "raw pixels in [0, 1]", side + " x " + side + " x 3 pixels");
   }
 
-  private int report(Probe p, LinearProbe.Options opts, int blocks, int count) throws java.io.IOException {
+  private Outcome train(Probe p, LinearProbe.Options opts, int blocks, int count) throws java.io.IOException {
     // the cls key keeps the form older probe folders were written with, so they still resume
     String key = String.format(Locale.ROOT, "%s; blocks %d avgpool %b; augment %b crop %s; epochs %d batch %d lr %g"
         + " momentum %g wd %g seed %d; train %d test %d", p.description(), blocks, avgPool, !noAugment,
         java.util.Arrays.toString(cropScale), epochs, batchSize, opts.lr(), momentum, weightDecay, seed, count,
         p.test().count());
-    LinearProbe.Result r = LinearProbe.train(p.train(), p.test(), opts, output, key, true);
-    System.out.printf(Locale.ROOT, "linear probe, %s: %d-dim features (%s), %s, %d epochs: best top-1 %.2f%%"
-        + " (top-5 %.2f%%) at epoch %d, last top-1 %.2f%%%n", p.description(), p.dim(), p.layout(),
-        noAugment ? "centre views cached" : "fresh crops + flips every epoch", r.epochs(), r.bestTop1(), r.bestTop5(),
-        r.bestEpoch(), r.lastTop1());
-    return 0;
+    return new Outcome(p.description(), p.dim(), p.layout(),
+        LinearProbe.train(p.train(), p.test(), opts, output, key, true));
   }
 
   private LinearProbe.Source augmented(ImageDataset train, int count, int dim, DinoConfig cfg, int size,

@@ -77,8 +77,22 @@ class EvalCommandsTest {
     Run crop = cli(new LinearCommand(), tmp.toString(), "-o", tmp.toString(), "--crop-scale", "0.5,0.1");
     assertEquals(2, crop.code(), crop.err());
     assertTrue(crop.err().contains("--crop-scale"), crop.err());
+    Run linEpochs = cli(new EvalBenchmarkCommand(), tmp.toString(), "--linear", tmp.toString(), "--linear-epochs", "0");
+    assertEquals(2, linEpochs.code(), linEpochs.err());
+    assertTrue(linEpochs.err().contains("--linear-epochs must be >= 1, got 0"), linEpochs.err());
     Run unknown = cli(new KnnCommand(), tmp.toString(), "--kk", "3");
     assertEquals(2, unknown.code(), unknown.err()); // picocli's usage error
+  }
+
+  /** The training loss of each epoch of a probe folder's linear.jsonl. */
+  private static java.util.List<Double> probeLosses(Path probeDir) throws java.io.IOException {
+    com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+    java.util.List<Double> losses = new java.util.ArrayList<>();
+    for (String line : Files.readAllLines(probeDir.resolve("linear.jsonl"))) {
+      losses.add(json.readTree(line).get("loss").asDouble());
+    }
+    assertEquals(2, losses.size(), probeDir + ": one line per epoch");
+    return losses;
   }
 
   /** knn, attention, linear and eval-benchmark on a tiny fresh run and 300 / 100 Fashion-MNIST images (~30 s). */
@@ -95,7 +109,9 @@ class EvalCommandsTest {
         "train: {output_dir: '" + runDir + "'}", "");
     DinoConfig cfg = ConfigLoader.fromYaml(yaml, java.util.List.of());
     Files.writeString(tmp.resolve("tiny.yaml"), yaml);
-    Weights w = dev.dino4j.eval.Backbones.randomInit(cfg).weights();
+    // weights from another seed than the config's, so that "the same ViT at random init" differs from the teacher
+    Weights w = dev.dino4j.eval.Backbones.randomInit(ConfigLoader.fromYaml(yaml, java.util.List.of("train.seed=7")))
+        .weights();
     CheckpointWeights.writeRun(cfg, w, true);
 
     Path feats = tmp.resolve("features");
@@ -172,5 +188,35 @@ class EvalCommandsTest {
     assertEquals(0, b.code(), b.err());
     assertTrue(b.out().contains("raw pixels") && b.out().contains("random init") && b.out().contains("DINO teacher"),
         b.out());
+
+    // --linear adds the three probes; each must be the probe `linear --no-augment` trains with the
+    // same options: the teacher's and the random network's best top-1 equal the linear command's
+    Run bl = cli(new EvalBenchmarkCommand(), runDir.toString(), "--limit-train", "300", "--limit-test", "100",
+        "--linear", tmp.resolve("bench-lin").toString(), "--linear-epochs", "2");
+    assertEquals(0, bl.code(), bl.err());
+    assertTrue(bl.out().contains("linear probe (networks: CLS of the last 2 block(s); centre views cached, 2 epochs"),
+        bl.out());
+    for (String kind : new String[] {"teacher", "pixels", "random"}) {
+      assertTrue(Files.readString(tmp.resolve("bench-lin/" + kind + "/linear.jsonl")).lines().count() == 2, kind);
+    }
+    Run own = cli(new LinearCommand(), runDir.toString(), "-o", tmp.resolve("lin-own").toString(), "--epochs", "2",
+        "--limit-train", "300", "--limit-test", "100", "--no-augment");
+    assertEquals(0, own.code(), own.err());
+    Run ownRnd = cli(new LinearCommand(), runDir.toString(), "--features", "random", "-o",
+        tmp.resolve("lin-own-rnd").toString(), "--epochs", "2", "--limit-train", "300", "--limit-test", "100",
+        "--no-augment");
+    assertEquals(0, ownRnd.code(), ownRnd.err());
+    // the per-epoch training losses (full float precision) tell the probes apart: the run's teacher
+    // (seed 7) is not the random-init network (the config's seed 0)
+    assertEquals(probeLosses(tmp.resolve("lin-own")), probeLosses(tmp.resolve("bench-lin/teacher")));
+    assertEquals(probeLosses(tmp.resolve("lin-own-rnd")), probeLosses(tmp.resolve("bench-lin/random")));
+    assertNotEquals(probeLosses(tmp.resolve("bench-lin/teacher")), probeLosses(tmp.resolve("bench-lin/random")));
+    String linearSection = bl.out().substring(bl.out().indexOf("linear probe ("));
+    String ownTop1 = own.out().replaceAll("(?s).*best top-1 ([0-9.]+)%.*", "$1").trim();
+    String teacherRow = linearSection.lines().filter(l -> l.contains("DINO teacher")).findFirst().orElseThrow();
+    assertTrue(teacherRow.contains(" " + ownTop1 + "% "), "eval-benchmark --linear teacher row " + teacherRow
+        + " against linear --no-augment's " + ownTop1 + "%");
+    String pixelRow = linearSection.lines().filter(l -> l.contains("raw pixels")).findFirst().orElseThrow();
+    assertTrue(pixelRow.contains(" 2352 "), pixelRow);
   }
 }
