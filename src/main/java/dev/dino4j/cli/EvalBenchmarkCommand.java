@@ -1,7 +1,5 @@
 package dev.dino4j.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.data.ImageDataset;
 import dev.dino4j.eval.Backbones;
@@ -9,6 +7,7 @@ import dev.dino4j.eval.EvalData;
 import dev.dino4j.eval.Knn;
 import dev.dino4j.eval.KnnEvaluation;
 import dev.dino4j.train.Checkpoints;
+import dev.dino4j.train.RunReport;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -157,7 +156,7 @@ final class EvalBenchmarkCommand implements Callable<Integer> {
 
   /**
    * "training: E epochs, S steps, H h M min" from the run's metrics.jsonl (the sum of its
-   * epoch_end seconds: step time incl. data waits, without the in-training k-NN checks), so the
+   * epoch_end seconds, each epoch once: step time incl. data waits, without the in-training k-NN checks), so the
    * table says what training budget bought the accuracy. Empty when there is no such file.
    */
   static Optional<String> trainingTime(Path runOrCheckpoint) throws IOException {
@@ -165,23 +164,9 @@ final class EvalBenchmarkCommand implements Callable<Integer> {
     if (!Files.isRegularFile(metrics)) {
       return Optional.empty();
     }
-    ObjectMapper json = new ObjectMapper();
-    double seconds = 0;
-    int epochs = 0;
-    long steps = 0;
-    for (String line : Files.readAllLines(metrics)) {
-      if (line.isBlank()) {
-        continue;
-      }
-      JsonNode n = json.readTree(line);
-      if (n.has("epoch_end")) {
-        seconds += n.get("seconds").asDouble();
-        epochs = Math.max(epochs, n.get("epoch_end").asInt() + 1);
-      } else if (n.has("step")) {
-        steps = Math.max(steps, n.get("step").asLong());
-      }
-    }
-    return Optional.of(String.format(Locale.ROOT, "training: %d epoch(s), last logged step %d, %d h %02d min (%s)%n", epochs,
-        steps, (long) seconds / 3600, ((long) seconds % 3600) / 60, metrics));
+    RunReport.Training t = RunReport.training(metrics.getParent());
+    long seconds = (long) t.seconds();
+    return Optional.of(String.format(Locale.ROOT, "training: %d epoch(s), last logged step %d, %d h %02d min (%s)%n",
+        t.epochs(), t.lastLoggedStep(), seconds / 3600, (seconds % 3600) / 60, metrics));
   }
 }

@@ -53,7 +53,8 @@ public final class RunReport {
   record KnnPoint(long step, int k, double top1, double top5) {}
 
   /** A run's metrics, deduplicated by step (a resumed run logs the steps after its checkpoint again: the last wins). */
-  record Metrics(String name, List<StepPoint> steps, List<KnnPoint> knn, int prototypes, double trainSeconds) {
+  record Metrics(String name, List<StepPoint> steps, List<KnnPoint> knn, int prototypes, double trainSeconds,
+      int epochs) {
     long lastStep() {
       long last = steps.isEmpty() ? 0 : steps.get(steps.size() - 1).step();
       return knn.isEmpty() ? last : Math.max(last, knn.get(knn.size() - 1).step());
@@ -82,6 +83,7 @@ public final class RunReport {
     TreeMap<Long, KnnPoint> knn = new TreeMap<>();
     TreeMap<Long, Double> epochSeconds = new TreeMap<>(); // by epoch: a resumed run's record of an epoch wins
     long lastStep = -1;
+    int epochs = 0;
     for (int i = 0; i < lines.size(); i++) {
       String line = lines.get(i).strip();
       if (line.isEmpty()) {
@@ -97,6 +99,7 @@ public final class RunReport {
         throw new IOException(file + " line " + (i + 1) + " is not JSON: " + e.getMessage(), e);
       }
       if (n.has("epoch_end")) {
+        epochs = Math.max(epochs, n.get("epoch_end").asInt() + 1);
         if (n.has("seconds")) {
           epochSeconds.put(n.get("epoch_end").asLong(), n.get("seconds").asDouble());
         }
@@ -120,7 +123,18 @@ public final class RunReport {
       prototypes = cfg.head().outDim();
     }
     return new Metrics(runDir.toAbsolutePath().normalize().getFileName().toString(), List.copyOf(steps.values()),
-        List.copyOf(knn.values()), prototypes, epochSeconds.values().stream().mapToDouble(Double::doubleValue).sum());
+        List.copyOf(knn.values()), prototypes, epochSeconds.values().stream().mapToDouble(Double::doubleValue).sum(),
+        epochs);
+  }
+
+  /** What a run's training cost: epochs finished, the last logged step, and the epochs' seconds, each epoch once. */
+  public record Training(int epochs, long lastLoggedStep, double seconds) {}
+
+  /** {@link Training} of RUN from its metrics.jsonl, read as the report reads it (a resumed epoch counted once). */
+  public static Training training(Path runDir) throws IOException {
+    Metrics m = read(runDir);
+    long last = m.steps().isEmpty() ? 0 : m.steps().get(m.steps().size() - 1).step();
+    return new Training(m.epochs(), last, m.trainSeconds());
   }
 
   private static double num(JsonNode n, String field) {

@@ -29,6 +29,22 @@ class EvalBenchmarkCommandTest {
   }
 
   @Test
+  void aResumedEpochCountsOnce(@TempDir Path run) throws Exception {
+    // resumed from a checkpoint inside epoch 1: the epoch ends twice in the file, and the later record wins
+    Files.writeString(run.resolve("metrics.jsonl"), """
+        {"step":0,"epoch":0,"loss":8.1}
+        {"epoch_end":0,"mean_loss":6.1,"seconds":1800.0}
+        {"step":900,"epoch":1,"loss":5.0}
+        {"epoch_end":1,"mean_loss":5.2,"seconds":1200.0}
+        {"step":900,"epoch":1,"loss":5.0}
+        {"epoch_end":1,"mean_loss":5.2,"seconds":1800.0}
+        {"step":1300,"epoch":2,"loss":4.0}
+        """);
+    // 1800 + 1800 = 1 h 00 min, not 1 h 20 min
+    assertTrue(EvalBenchmarkCommand.trainingTime(run).orElseThrow().startsWith("training: 2 epoch(s), last logged step 1300, 1 h 00 min"));
+  }
+
+  @Test
   void noMetricsNoLine(@TempDir Path dir) throws Exception {
     assertEquals(Optional.empty(), EvalBenchmarkCommand.trainingTime(dir.resolve("a/b")));
   }
