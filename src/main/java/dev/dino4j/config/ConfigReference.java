@@ -92,6 +92,11 @@ public final class ConfigReference {
       e("model.layerscale_init", ">= 0",
           "DINOv2's LayerScale: a learned per-channel gain on both residual branches, starting at this value "
               + "(DINOv2: 1e-5); folded into attn.proj and fc2, so it costs nothing per step; 0 = off (DINO)"),
+      e("model.stem", "patch | conv",
+          "how images become tokens: patch = DINO's stride-p projection of each p x p patch; conv = log2(p) stride-2 "
+              + "3x3 convolutions with GELU (widths D/2^k .. D/2), then a 1x1 projection to D (\"Early convolutions help "
+              + "transformers see better\", Xiao et al. 2021): a locality prior for small data at ~3% more FLOPs "
+              + "(tiny recipe); p must be a power of two and divide embed_dim"),
       // ---- head ----
       e("head.out_dim", ">= 1",
           "K prototypes; the paper's ablation favours a large K on ImageNet; collapse shows as loss ln K"),

@@ -25,6 +25,7 @@ public final class ConfigValidator {
 
   /** {@code data.split}. */
   public static final List<String> SPLITS = List.of("train", "test");
+  public static final List<String> STEMS = List.of("patch", "conv");
 
   /**
    * {@code train.precision}: float32, or bfloat16 compute with float32 master weights (Grappler's
@@ -145,6 +146,14 @@ public final class ConfigValidator {
     }
     atLeast("model.registers", m.registers(), 0);
     atLeast("model.layerscale_init", m.layerscaleInit(), 0);
+    oneOf("model.stem", m.stem(), STEMS);
+    if (m.convStem()) {
+      int p = m.patchSize();
+      if (p < 2 || Integer.bitCount(p) != 1) {
+        throw fail("model.patch_size", p, "must be a power of two >= 2 with model.stem: conv (one stride-2 convolution per halving)");
+      }
+      divides("model.embed_dim", m.embedDim(), "model.patch_size", p); // the first convolution is D / p wide
+    }
   }
 
   private static void head(DinoConfig.Head h) {

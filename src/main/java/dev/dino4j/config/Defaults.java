@@ -99,7 +99,9 @@ public final class Defaults {
         // registers
         0,
         // layerscale_init
-        0.0);
+        0.0,
+        // stem
+        "patch");
   }
 
   public static DinoConfig.Head head() {

@@ -207,11 +207,23 @@ public record DinoConfig(
       double dropPathRate,
       double interpolateOffset, // pos-embed resampling: 0 timm / Hugging Face, 0.1 the official DINO / DINOv2 code
       int registers, // DINOv2's register tokens after CLS; 0 = none
-      double layerscaleInit) { // DINOv2's LayerScale on both residual branches, its initial value; 0 = off
+      double layerscaleInit, // DINOv2's LayerScale on both residual branches, its initial value; 0 = off
+      String stem) { // "patch": the stride-p patch projection (DINO); "conv": stride-2 3x3 convolutions, then a 1x1
 
     /** The DINO v1 ViT: size-based pos-embed resampling, no registers, no LayerScale. */
     public Model(String arch, int patchSize, int embedDim, int depth, int heads, double mlpRatio, double dropPathRate) {
       this(arch, patchSize, embedDim, depth, heads, mlpRatio, dropPathRate, 0.0, 0, 0.0);
+    }
+
+    /** With DINOv2's options, DINO's patch projection. */
+    public Model(String arch, int patchSize, int embedDim, int depth, int heads, double mlpRatio, double dropPathRate,
+        double interpolateOffset, int registers, double layerscaleInit) {
+      this(arch, patchSize, embedDim, depth, heads, mlpRatio, dropPathRate, interpolateOffset, registers, layerscaleInit,
+          "patch");
+    }
+
+    public boolean convStem() {
+      return "conv".equals(stem);
     }
   }
 

@@ -78,7 +78,24 @@ public final class SafetensorsWeights {
     if (dim != null && dim != m.embedDim()) {
       out.add("model.embed_dim " + m.embedDim() + " but the weights have " + dim + " (cls_token)");
     }
-    if (w.has("patch_embed.proj.weight")) {
+    boolean stem = w.all().keySet().stream().anyMatch(n -> n.startsWith("patch_embed.stem."));
+    if (w.has("patch_embed.proj.weight") && stem != m.convStem()) {
+      out.add(stem ? "the weights have a conv stem (patch_embed.stem.N) but model.stem is " + m.stem() + ": set model.stem=conv"
+          : "model.stem is conv but the weights have a patch projection (no patch_embed.stem.N): set model.stem=patch");
+    } else if (w.has("patch_embed.stem.0.weight")) {
+      long[] s = w.get("patch_embed.stem.0.weight").shape(); // [3, 3, 3, D/p]
+      int stages = 0;
+      while (w.has("patch_embed.stem." + stages + ".weight")) {
+        stages++;
+      }
+      if (1 << stages != m.patchSize()) {
+        out.add("model.patch_size " + m.patchSize() + " but the weights' conv stem has " + stages
+            + " stride-2 convolutions (patch " + (1 << stages) + ")");
+      }
+      if (s[2] != 3) {
+        out.add("patch_embed.stem.0.weight takes " + s[2] + " input channels; dino4j's ViT takes RGB (3)");
+      }
+    } else if (w.has("patch_embed.proj.weight")) {
       long[] s = w.get("patch_embed.proj.weight").shape(); // [p, p, 3, D]
       if (s[0] != s[1]) {
         out.add("patch_embed.proj.weight has a non-square kernel " + s[0] + "x" + s[1]);
@@ -123,7 +140,7 @@ public final class SafetensorsWeights {
       if (grid * grid != tokens) {
         out.add("pos_embed holds " + tokens + " patch positions, not a square grid");
       } else if (grid != cfgGrid) {
-        long patch = w.has("patch_embed.proj.weight") ? w.get("patch_embed.proj.weight").shape()[0] : m.patchSize();
+        long patch = w.has("patch_embed.proj.weight") && !stem ? w.get("patch_embed.proj.weight").shape()[0] : m.patchSize();
         out.add("augment.global_size " + cfg.augment().globalSize() + " gives a " + cfgGrid + "x" + cfgGrid
             + " patch grid but pos_embed holds " + grid + "x" + grid + " (set augment.global_size=" + grid * patch
             + "; other sizes are resampled at run time)");

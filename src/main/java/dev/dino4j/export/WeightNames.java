@@ -79,7 +79,7 @@ public final class WeightNames {
   private static final List<String> WRAPPERS = List.of("module.", "backbone.", "_orig_mod.", "vit.");
 
   private static final Pattern OFFICIAL_BACKBONE = Pattern.compile(
-      "cls_token|pos_embed|register_tokens|patch_embed\\.proj\\.(weight|bias)|norm\\.(weight|bias)"
+      "cls_token|pos_embed|register_tokens|patch_embed\\.(proj|stem\\.\\d+)\\.(weight|bias)|norm\\.(weight|bias)"
           + "|blocks\\.\\d+\\.(norm1|norm2|attn\\.qkv|attn\\.proj|mlp\\.fc1|mlp\\.fc2)\\.(weight|bias)"
           + "|blocks\\.\\d+\\.ls[12]\\.gamma");
   private static final Pattern HEAD = Pattern.compile(
@@ -362,8 +362,8 @@ public final class WeightNames {
   }
 
   private static Layout layoutOf(String name) {
-    if (name.equals("patch_embed.proj.weight")) {
-      return Layout.CONV;
+    if (name.equals("patch_embed.proj.weight") || name.startsWith("patch_embed.stem.") && name.endsWith(".weight")) {
+      return Layout.CONV; // the conv stem's filters too: [3, 3, C, C'] here, [C', C, 3, 3] in PyTorch
     }
     if (name.equals("cls_token") || name.equals("pos_embed") || name.equals("register_tokens")) {
       return Layout.TOKENS;
@@ -468,7 +468,9 @@ public final class WeightNames {
       case "patch_embed.proj.bias" -> "embeddings.patch_embeddings.projection.bias";
       case "norm.weight" -> "layernorm.weight";
       case "norm.bias" -> "layernorm.bias";
-      default -> throw new IllegalArgumentException("no " + naming.cliName + " name for " + n);
+      default -> throw new IllegalArgumentException("no " + naming.cliName + " name for " + n
+          + (n.startsWith("patch_embed.stem.") ? ": Hugging Face's ViTs have no conv stem (model.stem: conv); use the"
+              + " official naming" : ""));
     };
   }
 }

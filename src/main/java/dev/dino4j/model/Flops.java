@@ -30,7 +30,7 @@ public final class Flops {
     int grid = size / m.patchSize();
     double patches = grid * grid;
     double n = patches + 1 + m.registers(); // CLS, registers, patches
-    double patchEmbed = 2 * patches * (m.patchSize() * m.patchSize() * 3.0) * d;
+    double patchEmbed = patchEmbedFlops(m, size);
     double perBlock = blockFlops(cfg, size);
     double lastBlock = perBlock;
     if (clsOnlyLastBlock) { // keys and values of every token; query, attention, proj and MLP of one row
@@ -42,6 +42,26 @@ public final class Flops {
               + 2 * d * hidden * 2; // fc1 + fc2
     }
     return patchEmbed + (m.depth() - 1) * perBlock + lastBlock + headPerRow(cfg, h.outDim());
+  }
+
+  /** Forward matmul FLOPs of the patch embedding of one view: the patch projection, or the conv stem's im2col matmuls. */
+  static double patchEmbedFlops(DinoConfig.Model m, int size) {
+    int grid = size / m.patchSize();
+    double d = m.embedDim();
+    if (!m.convStem()) {
+      return 2.0 * grid * grid * (m.patchSize() * m.patchSize() * 3.0) * d;
+    }
+    double flops = 0;
+    double in = 3;
+    int side = size;
+    int stages = Integer.numberOfTrailingZeros(m.patchSize());
+    for (int j = 0; j < stages; j++) {
+      side /= 2;
+      double out = m.embedDim() >> (stages - j);
+      flops += 2.0 * side * side * 9 * in * out;
+      in = out;
+    }
+    return flops + 2.0 * grid * grid * in * d; // the 1x1 projection
   }
 
   /** Forward matmul FLOPs of one block over every token of a view of side {@code size}. */

@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.StridedSlice;
 import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
@@ -31,10 +32,31 @@ public final class VisionTransformer {
    * initial value).
    */
   public record Dims(int embedDim, int depth, int heads, int mlpHidden, int patch, int nativeGrid,
-      double interpolateOffset, int registers, double layerScaleInit) {
+      double interpolateOffset, int registers, double layerScaleInit, boolean convStem) {
 
     public Dims(int embedDim, int depth, int heads, int mlpHidden, int patch, int nativeGrid) {
       this(embedDim, depth, heads, mlpHidden, patch, nativeGrid, 0, 0, 0);
+    }
+
+    public Dims(int embedDim, int depth, int heads, int mlpHidden, int patch, int nativeGrid,
+        double interpolateOffset, int registers, double layerScaleInit) {
+      this(embedDim, depth, heads, mlpHidden, patch, nativeGrid, interpolateOffset, registers, layerScaleInit, false);
+    }
+
+    /**
+     * The conv stem's widths: log2(p) stride-2 3x3 convolutions from 3 channels through D/p,
+     * doubling, to D/2 (then the 1x1 projection to D). Empty for the patch projection.
+     */
+    public int[] stemWidths() {
+      if (!convStem) {
+        return new int[0];
+      }
+      int stages = Integer.numberOfTrailingZeros(patch);
+      int[] widths = new int[stages];
+      for (int j = 0; j < stages; j++) {
+        widths[j] = embedDim >> (stages - j);
+      }
+      return widths;
     }
 
     /** The tokens before the patches: CLS, then the registers. */
@@ -56,7 +78,8 @@ public final class VisionTransformer {
           imageSize / m.patchSize(),
           m.interpolateOffset(),
           m.registers(),
-          m.layerscaleInit());
+          m.layerscaleInit(),
+          m.convStem());
     }
 
     public int headDim() {
@@ -149,8 +172,23 @@ public final class VisionTransformer {
     if (d.registers() > 0) { // DINOv2: normal(std 1e-6), i.e. ~0, learned from there
       s.add(ParamSpec.of("register_tokens", new Init.TruncatedNormal(1e-6, -2.0, 2.0), 1, d.registers(), dim));
     }
-    s.add(ParamSpec.of("patch_embed.proj.weight", new Init.Uniform(convBound), p, p, 3, dim));
-    s.add(ParamSpec.of("patch_embed.proj.bias", new Init.Uniform(convBound), dim));
+    if (d.convStem()) {
+      // PyTorch's default Conv2d init (uniform, bound 1/sqrt(fan_in)) for each convolution, as the patch projection
+      int in = 3;
+      int[] widths = d.stemWidths();
+      for (int j = 0; j < widths.length; j++) {
+        double bound = 1.0 / Math.sqrt(9.0 * in);
+        s.add(ParamSpec.of("patch_embed.stem." + j + ".weight", new Init.Uniform(bound), 3, 3, in, widths[j]));
+        s.add(ParamSpec.of("patch_embed.stem." + j + ".bias", new Init.Uniform(bound), widths[j]));
+        in = widths[j];
+      }
+      double bound = 1.0 / Math.sqrt(in);
+      s.add(ParamSpec.of("patch_embed.proj.weight", new Init.Uniform(bound), 1, 1, in, dim));
+      s.add(ParamSpec.of("patch_embed.proj.bias", new Init.Uniform(bound), dim));
+    } else {
+      s.add(ParamSpec.of("patch_embed.proj.weight", new Init.Uniform(convBound), p, p, 3, dim));
+      s.add(ParamSpec.of("patch_embed.proj.bias", new Init.Uniform(convBound), dim));
+    }
     for (int i = 0; i < d.depth(); i++) {
       String b = "blocks." + i + ".";
       s.add(ParamSpec.of(b + "norm1.weight", new Init.Constant(1f), dim));
@@ -327,19 +365,7 @@ public final class VisionTransformer {
       DropPath dropPath, Kernels kernels, boolean clsOnly, Operand<TFloat32> masks, Operand<TInt32> patchViews) {
     boolean fused = kernels != Kernels.STOCK;
     int dim = d.embedDim();
-    // The reference's stride-p convolution, written as the matmul it is: space-to-depth lays each
-    // p x p patch out as one row of p*p*3 values in the filter's (row, column, channel) order, so
-    // the [p, p, 3, D] filter is that matmul's weight as it stands. Not Conv2D: TF 2.18's oneDNN
-    // bf16 convolution returned wrong and non-deterministic values on an AMD EPYC with
-    // AVX512-BF16 (48-81% of outputs off, some runs inf/NaN: training diverged), where its bf16
-    // matmul is right (docs/design.md, "Precision").
-    int patchValues = d.patch() * d.patch() * 3;
-    Operand<TFloat32> rows =
-        tf.reshape(tf.nn.spaceToDepth(images, (long) d.patch()), tf.constant(new long[] {-1, patchValues})); // [B*N, p*p*3]
-    Operand<TFloat32> filter =
-        tf.reshape(w.get("patch_embed.proj.weight"), tf.constant(new long[] {patchValues, dim})); // [p*p*3, D]
-    Operand<TFloat32> patches =
-        tf.nn.biasAdd(tf.linalg.matMul(rows, filter), w.get("patch_embed.proj.bias")); // [B*N, D]
+    Operand<TFloat32> patches = d.convStem() ? convStem(tf, w, d, images, fused) : patchProjection(tf, w, d, images); // [B*N, D]
     patches = tf.reshape(patches, shape.of(tf, -1, TokenShape.PATCHES, dim)); // [B, N, D]
     if (masks != null) {
       // where(mask, mask_token, patch) as patch + m (token - patch): the token's gradient is the sum over masked rows
@@ -421,6 +447,82 @@ public final class VisionTransformer {
     Operand<TFloat32> clsOut = Layers.layerNorm(tf, clsRow, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, D]
     x = Layers.layerNorm(tf, x, w.get("norm.weight"), w.get("norm.bias"), LN_EPS); // [B, T, D]
     return new Output(clsOut, x, attention, List.copyOf(blockOutputs));
+  }
+
+  /**
+   * The reference's stride-p convolution, written as the matmul it is: space-to-depth lays each
+   * p x p patch out as one row of p*p*3 values in the filter's (row, column, channel) order, so
+   * the [p, p, 3, D] filter is that matmul's weight as it stands. Not Conv2D: TF 2.18's oneDNN
+   * bf16 convolution returned wrong and non-deterministic values on an AMD EPYC with
+   * AVX512-BF16 (48-81% of outputs off, some runs inf/NaN: training diverged), where its bf16
+   * matmul is right (docs/design.md, "Precision").
+   *
+   * @param images [B, H, W, 3]
+   * @return [B*N, D], the patches in row-major grid order
+   */
+  private static Operand<TFloat32> patchProjection(Ops tf, Params w, Dims d, Operand<TFloat32> images) {
+    int patchValues = d.patch() * d.patch() * 3;
+    Operand<TFloat32> rows =
+        tf.reshape(tf.nn.spaceToDepth(images, (long) d.patch()), tf.constant(new long[] {-1, patchValues})); // [B*N, p*p*3]
+    Operand<TFloat32> filter =
+        tf.reshape(w.get("patch_embed.proj.weight"), tf.constant(new long[] {patchValues, d.embedDim()})); // [p*p*3, D]
+    return tf.nn.biasAdd(tf.linalg.matMul(rows, filter), w.get("patch_embed.proj.bias")); // [B*N, D]
+  }
+
+  /**
+   * The conv stem ({@code model.stem: conv}): log2(p) times a 3x3 convolution of stride 2 and
+   * padding 1 with exact GELU, then a 1x1 projection to D, so each token sees a (2p-1)-px
+   * neighbourhood through overlapping windows instead of its own p x p patch. Each convolution is
+   * im2col and one matmul (pad, nine stride-2 slices, concat: Conv2D is avoided for the reason in
+   * {@link #patchProjection}); the nine slices in (row, column) order and the channels within each
+   * are the [3, 3, C, C'] filter's row-major layout.
+   *
+   * @param images [B, H, W, 3], H and W multiples of p
+   * @return [B*N, D], the patches in row-major grid order
+   */
+  private static Operand<TFloat32> convStem(Ops tf, Params w, Dims d, Operand<TFloat32> images, boolean fused) {
+    float invSqrt2 = (float) (1 / Math.sqrt(2));
+    Operand<TFloat32> x = images; // [B, H, W, C]
+    int in = 3;
+    float inputScale = 1f; // the previous GELU's output is sqrt 2 GELU: its 1 / sqrt 2 goes into this filter
+    for (int j = 0; j < d.stemWidths().length; j++) {
+      int out = d.stemWidths()[j];
+      Operand<TInt32> hw = tf.slice(tf.shape(x), tf.constant(new int[] {1}), tf.constant(new int[] {2})); // [2] = H, W
+      Operand<TFloat32> padded = tf.pad(x, tf.constant(new int[][] {{0, 0}, {1, 1}, {1, 1}, {0, 0}}), tf.constant(0f)); // [B, H+2, W+2, C]
+      List<Operand<TFloat32>> taps = new ArrayList<>(9);
+      for (int dy = 0; dy < 3; dy++) {
+        for (int dx = 0; dx < 3; dx++) {
+          // rows dy, dy + 2, ..., dy + H - 2 of the padded map: output row i reads input rows 2i - 1 + dy
+          Operand<TInt32> begin = tf.constant(new int[] {0, dy, dx, 0});
+          Operand<TInt32> end = tf.concat(List.of(tf.constant(new int[] {0}),
+              tf.math.add(hw, tf.constant(new int[] {dy - 1, dx - 1})), tf.constant(new int[] {0})), tf.constant(0)); // [4]
+          taps.add(tf.stridedSlice(padded, begin, end, tf.constant(new int[] {1, 2, 2, 1}),
+              StridedSlice.beginMask(9L), StridedSlice.endMask(9L))); // [B, H/2, W/2, C]
+        }
+      }
+      Operand<TFloat32> cols = tf.concat(taps, tf.constant(3)); // [B, H/2, W/2, 9C]
+      Operand<TInt32> outShape = tf.concat(List.of(tf.slice(tf.shape(cols), tf.constant(new int[] {0}), tf.constant(new int[] {3})),
+          tf.constant(new int[] {out})), tf.constant(0)); // [4] = B, H/2, W/2, C'
+      // u = z / sqrt 2 (filter and bias scaled), so that u + u erf(u) = sqrt 2 GELU(z), as in the MLP
+      Operand<TFloat32> filter = tf.math.mul(tf.reshape(w.get("patch_embed.stem." + j + ".weight"),
+          tf.constant(new long[] {9L * in, out})), tf.constant(inputScale * invSqrt2)); // [9C, C']
+      Operand<TFloat32> bias = tf.math.mul(w.get("patch_embed.stem." + j + ".bias"), tf.constant(invSqrt2)); // [C']
+      Operand<TFloat32> z = tf.linalg.matMul(tf.reshape(cols, tf.constant(new long[] {-1, 9L * in})), filter); // [B*H/2*W/2, C']
+      Operand<TFloat32> h;
+      if (fused) {
+        h = FusedKernels.biasGelu(tf, z, bias); // [rows, C'] = sqrt 2 GELU
+      } else {
+        Operand<TFloat32> u = tf.nn.biasAdd(z, bias);
+        h = tf.math.mul(u, tf.math.add(tf.math.erf(u), tf.constant(1f))); // [rows, C'] = sqrt 2 GELU
+      }
+      x = tf.reshape(h, outShape); // [B, H/2, W/2, C']
+      inputScale = invSqrt2;
+      in = out;
+    }
+    Operand<TFloat32> proj = tf.math.mul(tf.reshape(w.get("patch_embed.proj.weight"),
+        tf.constant(new long[] {in, d.embedDim()})), tf.constant(inputScale)); // [C, D]
+    return tf.nn.biasAdd(tf.linalg.matMul(tf.reshape(x, tf.constant(new long[] {-1, in})), proj),
+        w.get("patch_embed.proj.bias")); // [B*N, D]
   }
 
   /** x + drop_path(MLP(LayerNorm(x))) for block {@code b} (index i), x [B, T, D]. */

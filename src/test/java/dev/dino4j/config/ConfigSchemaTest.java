@@ -15,7 +15,7 @@ class ConfigSchemaTest {
         ConfigSchema.sectionNames());
     assertEquals(
         List.of("arch", "patch_size", "embed_dim", "depth", "heads", "mlp_ratio", "drop_path_rate", "interpolate_offset",
-            "registers", "layerscale_init"),
+            "registers", "layerscale_init", "stem"),
         ConfigSchema.section("model").orElseThrow().keyNames());
   }
 

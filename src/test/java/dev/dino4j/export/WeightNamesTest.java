@@ -215,6 +215,34 @@ class WeightNamesTest {
     assertTrue(e.getMessage().contains("hf-dinov2"), e.getMessage());
   }
 
+  /** model.stem: conv: the stem's filters go to PyTorch's Conv2d layout and back exactly; HF naming is refused. */
+  @Test
+  void convStemMapsToConvLayoutsAndItsConfigIsChecked() {
+    DinoConfig conv = ConfigLoader.fromYaml("", List.of("model.arch=custom", "model.patch_size=2", "model.embed_dim=8",
+        "model.depth=2", "model.heads=2", "augment.global_size=6", "augment.local_size=4", "head.out_dim=10",
+        "head.hidden_dim=12", "head.bottleneck_dim=4", "head.layers=3", "model.stem=conv"));
+    Weights w = backbone(random(conv, 12));
+    assertArrayEquals(new long[] {3, 3, 3, DIM / 2}, w.get("patch_embed.stem.0.weight").shape()); // one stride-2 stage
+    Map<String, Weights.Tensor> torch = WeightNames.fromDino(w, WeightNames.Naming.OFFICIAL);
+    Weights.Tensor stem = torch.get("patch_embed.stem.0.weight");
+    assertArrayEquals(new long[] {DIM / 2, 3, 3, 3}, stem.shape());
+    assertEquals(at(w.get("patch_embed.stem.0.weight"), 2, 1, 0, 3), at(stem, 3, 0, 2, 1), 0f,
+        "torch[o][c][y][x] = tf[y][x][c][o]");
+    assertArrayEquals(new long[] {DIM, DIM / 2, 1, 1}, torch.get("patch_embed.proj.weight").shape());
+    WeightNames.Mapped back = WeightNames.toDino(torch, null);
+    assertEquals(List.of(), back.problems());
+    assertSame(w, back.weights());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> WeightNames.fromDino(w, WeightNames.Naming.HF));
+    assertTrue(e.getMessage().contains("no conv stem"), e.getMessage());
+    // the weights say which stem they are for
+    assertEquals(List.of(), SafetensorsWeights.architectureMismatches(w, conv, true));
+    List<String> wrong = SafetensorsWeights.architectureMismatches(w, config(), true);
+    assertTrue(wrong.size() == 1 && wrong.get(0).contains("set model.stem=conv"), wrong.toString());
+    List<String> patch = SafetensorsWeights.architectureMismatches(backbone(random(config(), 13)), conv, true);
+    assertTrue(patch.size() == 1 && patch.get(0).contains("set model.stem=patch"), patch.toString());
+  }
+
   @Test
   void unknownIncompleteAndMisShapedTensorsAreAllListed() {
     Weights w = backbone(random(config(), 6));

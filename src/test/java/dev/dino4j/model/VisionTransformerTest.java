@@ -64,6 +64,52 @@ class VisionTransformerTest {
   }
 
   /**
+   * The conv stem ({@code model.stem: conv}; 4 px patches = two stride-2 3x3 convolutions, 2 and 4
+   * wide, then 1x1 to D) against a plain-Java direct convolution, through the whole backbone, at
+   * the native grid and at a resampled one, with TF's ops and with the fused GELU kernel.
+   */
+  @Test
+  void convStemBackboneMatchesAPlainJavaConvolution() {
+    VisionTransformer.Dims d = new VisionTransformer.Dims(DIM, DEPTH, HEADS, 4 * DIM, PATCH, IMAGE / PATCH, 0, 0, 0, true);
+    assertArrayEquals(new int[] {2, 4}, d.stemWidths());
+    List<ParamSpec> specs = VisionTransformer.params(d);
+    Random rng = new Random(8);
+    Map<String, float[]> w = randomWeights(specs, rng, 0.5);
+    int batch = 2;
+    List<VisionTransformer.Kernels> variants = new ArrayList<>(List.of(VisionTransformer.Kernels.STOCK));
+    if (FusedKernels.available()) {
+      variants.add(VisionTransformer.Kernels.FUSED);
+    }
+    for (int size : new int[] {IMAGE, 12}) {
+      float[] images = new float[batch * size * size * 3];
+      for (int i = 0; i < images.length; i++) {
+        images[i] = (float) rng.nextGaussian();
+      }
+      for (VisionTransformer.Kernels kernels : variants) {
+        float[] cls;
+        try (Graph g = new Graph()) {
+          Ops tf = Ops.create(g);
+          Params p = Params.create(tf, "net", specs);
+          Operand<TFloat32> x = tf.constant(Shape.of(batch, size, size, 3), DataBuffers.of(images, true, false));
+          Operand<TFloat32> out = VisionTransformer.forward(tf, p, d, x, size, null, kernels).cls();
+          try (Session s = new Session(g)) {
+            assign(s, tf, p, w);
+            try (Result r = s.runner().fetch(out).run()) {
+              cls = toArray((TFloat32) r.get(0));
+            }
+          }
+        }
+        for (int b = 0; b < batch; b++) {
+          double[] expected = javaBackbone(w, images, b, size, true);
+          for (int i = 0; i < DIM; i++) {
+            assertEquals(expected[i], cls[b * DIM + i], 2e-5, kernels + " size " + size + " cls[" + b + "][" + i + "]");
+          }
+        }
+      }
+    }
+  }
+
+  /**
    * The training step's CLS-only last block has the full forward's value and gradient for every
    * parameter, with stochastic depth on (the same masks), with TF's ops and with the fused kernels.
    */
@@ -350,9 +396,78 @@ class VisionTransformerTest {
   // ---- plain-Java reference (double precision) ----
 
   private static double[] javaBackbone(Map<String, float[]> w, float[] images, int b, int size) {
+    return javaBackbone(w, images, b, size, false);
+  }
+
+  private static double[] javaBackbone(Map<String, float[]> w, float[] images, int b, int size, boolean convStem) {
     int grid = size / PATCH;
     int n = grid * grid + 1;
     double[][] x = new double[n][DIM];
+    if (convStem) {
+      double[][] tokens = javaConvStem(w, images, b, size);
+      System.arraycopy(tokens, 0, x, 1, grid * grid);
+    } else {
+      patchProjection(w, images, b, size, x);
+    }
+    return javaBlocks(w, x, grid);
+  }
+
+  /**
+   * The conv stem by direct convolution: per stage out[y][x][o] = GELU(bias[o] + sum over ky, kx, c of
+   * in[2y - 1 + ky][2x - 1 + kx][c] * filter[ky][kx][c][o]), zero outside the map; then the 1x1 projection.
+   */
+  private static double[][] javaConvStem(Map<String, float[]> w, float[] images, int b, int size) {
+    int side = size;
+    int in = 3;
+    double[][][] map = new double[side][side][in];
+    for (int y = 0; y < side; y++) {
+      for (int x = 0; x < side; x++) {
+        for (int c = 0; c < in; c++) {
+          map[y][x][c] = images[((b * size + y) * size + x) * 3 + c];
+        }
+      }
+    }
+    for (int j = 0; w.containsKey("patch_embed.stem." + j + ".weight"); j++) {
+      float[] f = w.get("patch_embed.stem." + j + ".weight"); // [3, 3, in, out]
+      float[] bias = w.get("patch_embed.stem." + j + ".bias");
+      int out = bias.length;
+      int half = side / 2;
+      double[][][] next = new double[half][half][out];
+      for (int y = 0; y < half; y++) {
+        for (int x = 0; x < half; x++) {
+          for (int o = 0; o < out; o++) {
+            double sum = bias[o];
+            for (int ky = 0; ky < 3; ky++) {
+              for (int kx = 0; kx < 3; kx++) {
+                int iy = 2 * y - 1 + ky;
+                int ix = 2 * x - 1 + kx;
+                if (iy < 0 || ix < 0 || iy >= side || ix >= side) {
+                  continue;
+                }
+                for (int c = 0; c < in; c++) {
+                  sum += map[iy][ix][c] * f[((ky * 3 + kx) * in + c) * out + o];
+                }
+              }
+            }
+            next[y][x][o] = gelu(sum);
+          }
+        }
+      }
+      map = next;
+      side = half;
+      in = out;
+    }
+    double[][] rows = new double[side * side][];
+    for (int y = 0; y < side; y++) {
+      for (int x = 0; x < side; x++) {
+        rows[y * side + x] = map[y][x];
+      }
+    }
+    return linear(rows, w.get("patch_embed.proj.weight"), w.get("patch_embed.proj.bias"), DIM); // the 1x1 filter [1, 1, in, D]
+  }
+
+  private static void patchProjection(Map<String, float[]> w, float[] images, int b, int size, double[][] x) {
+    int grid = size / PATCH;
     float[] conv = w.get("patch_embed.proj.weight"); // [kh, kw, c, D]
     float[] convB = w.get("patch_embed.proj.bias");
     for (int py = 0; py < grid; py++) {
@@ -372,6 +487,11 @@ class VisionTransformerTest {
         }
       }
     }
+  }
+
+  /** CLS token, position embedding, the blocks and the final norm's CLS row, on x [1 + N, D] with the patches in rows 1.. */
+  private static double[] javaBlocks(Map<String, float[]> w, double[][] x, int grid) {
+    int n = grid * grid + 1;
     float[] cls = w.get("cls_token");
     for (int o = 0; o < DIM; o++) {
       x[0][o] = cls[o];

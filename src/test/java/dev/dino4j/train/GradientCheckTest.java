@@ -6,7 +6,8 @@ import dev.dino4j.config.DinoConfig;
 import dev.dino4j.model.Params;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.tensorflow.Graph;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
@@ -24,15 +25,25 @@ class GradientCheckTest {
 
   private static final int B = 2;
 
-  @Test
-  void gradientsMatchFiniteDifferences() {
-    DinoConfig cfg = TestConfigs.tiny(2, 0.2, 3.0, "unused");
+  /** stem: the patch projection, or the conv stem (its im2col slices, GELUs and 1x1 projection). */
+  @ParameterizedTest(name = "stem {0}")
+  @ValueSource(strings = {"patch", "conv"})
+  void gradientsMatchFiniteDifferences(String stem) {
+    DinoConfig c = TestConfigs.tiny(2, 0.2, 3.0, "unused");
+    DinoConfig.Model m = c.model();
+    DinoConfig cfg = new DinoConfig(c.data(), c.augment(), new DinoConfig.Model(m.arch(), m.patchSize(), m.embedDim(),
+        m.depth(), m.heads(), m.mlpRatio(), m.dropPathRate(), 0.0, 0, 0.0, stem), c.head(), c.loss(), c.optim(),
+        c.train(), c.eval());
     DinoConfig.Augment a = cfg.augment();
     float[] globals = GraphRunner.gaussian(2L * B * a.globalSize() * a.globalSize() * 3, 21);
     float[] locals = GraphRunner.gaussian(2L * B * a.localSize() * a.localSize() * 3, 22);
-    List<String> checked = List.of(
-        "pos_embed", "cls_token", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "blocks.1.mlp.fc1.bias",
-        "blocks.1.norm2.weight", "norm.bias", "head.mlp.0.weight", "head.mlp.4.weight", "head.last_layer.weight_v");
+    List<String> embedding = stem.equals("conv")
+        ? List.of("patch_embed.stem.0.weight", "patch_embed.stem.0.bias", "patch_embed.stem.1.weight", "patch_embed.proj.weight")
+        : List.of("patch_embed.proj.weight");
+    List<String> checked = new java.util.ArrayList<>(embedding);
+    checked.addAll(List.of(
+        "pos_embed", "cls_token", "blocks.0.attn.qkv.weight", "blocks.1.mlp.fc1.bias",
+        "blocks.1.norm2.weight", "norm.bias", "head.mlp.0.weight", "head.mlp.4.weight", "head.last_layer.weight_v"));
     try (Graph g = new Graph()) {
       DinoGraph dg = new DinoGraph(g, cfg);
       try (Session s = new Session(g);
