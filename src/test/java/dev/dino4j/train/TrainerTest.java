@@ -152,11 +152,22 @@ class TrainerTest {
     if (SessionOptions.bf16Supported()) {
       Path half = tmp.resolve("bf16");
       new Trainer(cfg.of(half, "bf16"), new Synthetic(16, Integer.MAX_VALUE)).run();
-      List<Double> l32 = lossValues(straight);
-      List<Double> l16 = lossValues(half);
-      assertEquals(l32.size(), l16.size());
-      for (int i = 0; i < l32.size(); i++) {
-        assertEquals(l32.get(i), l16.get(i), 0.03 * Math.abs(l32.get(i)), "bf16 step " + i + ": " + l16 + " vs " + l32);
+      List<JsonNode> s32 = metricLines(straight).stream().filter(n -> n.has("loss")).toList();
+      List<JsonNode> s16 = metricLines(half).stream().filter(n -> n.has("loss")).toList();
+      assertEquals(s32.size(), s16.size());
+      for (int i = 0; i < s32.size(); i++) {
+        // 3%, plus 0.01 nats: bf16's ~0.4% on logits of order 10 (cosines / 0.1) moves a cross-entropy by
+        // ~0.01 whatever its size, and at these near-identical synthetic views the DINO term is only ~0.2.
+        // KoLeo is not compared: the views' features are near-duplicates at init (distances ~1e-11, its
+        // -log ~26), where bf16 rounding decides the distance; the logged loss is the DINO term alone
+        for (String term : List.of("loss", "ibot")) {
+          if (s32.get(i).has(term)) {
+            double x32 = s32.get(i).get(term).asDouble();
+            double x16 = s16.get(i).get(term).asDouble();
+            assertEquals(x32, x16, 0.03 * Math.abs(x32) + 0.01, "bf16 step " + i + " " + term + ": " + s16.get(i)
+                + " vs fp32 " + s32.get(i));
+          }
+        }
       }
     }
     return straight;
@@ -283,16 +294,6 @@ class TrainerTest {
     List<JsonNode> out = new ArrayList<>();
     for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"))) {
       out.add(om.readTree(line));
-    }
-    return out;
-  }
-
-  private static List<Double> lossValues(Path dir) throws IOException {
-    List<Double> out = new ArrayList<>();
-    for (JsonNode n : metricLines(dir)) {
-      if (n.has("loss")) {
-        out.add(n.get("loss").asDouble());
-      }
     }
     return out;
   }
