@@ -100,7 +100,7 @@ bench-vits: build
 	bin/dino4j bench --compare --config configs/vit-s16-imagenet.yaml --set train.batch_size=32 --steps 3 --warmup 1 \
 		--rounds $(BENCH_ROUNDS) --python "$$(scripts/python-venv.sh)" $(ARGS)
 
-## bench-options: the step cost of each DINOv2 option (KoLeo, Sinkhorn-Knopp, registers, LayerScale, iBOT) on config A, fp32,
+## bench-options: the step cost of each DINOv2 option (KoLeo, Sinkhorn-Knopp, registers, LayerScale, iBOT) and of the conv stem on config A, fp32,
 ##   against the DINO v1 step, alternating rounds (BENCH_STEPS, BENCH_ROUNDS=3; ~10 minutes)
 bench-options: build
 	scripts/bench-options.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench-options: the training step's cost of each DINOv2 option (iBOT included) on config A (configs/bench-a.yaml,
+# make bench-options: the training step's cost of each DINOv2 option (iBOT included) and of the conv stem on config A (configs/bench-a.yaml,
 # fp32, synthetic views, model step only), against the DINO v1 step. The variants run in turn, each in
 # its own process, ROUNDS times (alternating, so that a noisy neighbour hits them all alike); prints
 # each variant's median images/s and its step-time ratio to the baseline.
@@ -11,11 +11,11 @@ STEPS=${BENCH_STEPS:-20}
 ROUNDS=${BENCH_ROUNDS:-3}
 names=("DINO v1 (baseline)" "KoLeo (loss.koleo_weight 0.1)" "Sinkhorn-Knopp (loss.centering sinkhorn)"
   "4 registers (model.registers 4)" "LayerScale (model.layerscale_init 1e-5)" "all four"
-  "iBOT (loss.ibot_weight 1)")
+  "iBOT (loss.ibot_weight 1)" "conv stem (model.stem conv)")
 sets=("" "--set loss.koleo_weight=0.1" "--set loss.centering=sinkhorn" "--set model.registers=4"
   "--set model.layerscale_init=1e-5"
   "--set loss.koleo_weight=0.1 --set loss.centering=sinkhorn --set model.registers=4 --set model.layerscale_init=1e-5"
-  "--set loss.ibot_weight=1.0")
+  "--set loss.ibot_weight=1.0" "--set model.stem=conv")
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for r in $(seq 1 "$ROUNDS"); do
