@@ -695,7 +695,7 @@ def main():
     cp.add_argument("--dump", required=True)
     cp.add_argument("--factor", type=float, default=10.0,
                     help="allowed dino4j-torch32 distance as a multiple of PyTorch's own float32-float64 drift")
-    cp.add_argument("--floor", type=float, default=1e-6, help="absolute bound below which any distance passes")
+    cp.add_argument("--floor", type=float, default=2e-6, help="absolute bound below which any distance passes")
     cp.add_argument("--key-bias-bound", type=float, default=1e-3,
                     help="absolute bound for the attention key biases, whose updates are Adam-scaled rounding noise")
     args = p.parse_args()
