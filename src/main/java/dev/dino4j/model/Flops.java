@@ -54,10 +54,8 @@ public final class Flops {
     double flops = 0;
     double in = 3;
     int side = size;
-    int stages = Integer.numberOfTrailingZeros(m.patchSize());
-    for (int j = 0; j < stages; j++) {
+    for (int out : VisionTransformer.Dims.of(m, size).stemWidths()) { // the widths the graph builds
       side /= 2;
-      double out = m.embedDim() >> (stages - j);
       flops += 2.0 * side * side * 9 * in * out;
       in = out;
     }

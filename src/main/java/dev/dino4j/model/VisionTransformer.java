@@ -485,8 +485,9 @@ public final class VisionTransformer {
     Operand<TFloat32> x = images; // [B, H, W, C]
     int in = 3;
     float inputScale = 1f; // the previous GELU's output is sqrt 2 GELU: its 1 / sqrt 2 goes into this filter
-    for (int j = 0; j < d.stemWidths().length; j++) {
-      int out = d.stemWidths()[j];
+    int[] widths = d.stemWidths();
+    for (int j = 0; j < widths.length; j++) {
+      int out = widths[j];
       Operand<TInt32> hw = tf.slice(tf.shape(x), tf.constant(new int[] {1}), tf.constant(new int[] {2})); // [2] = H, W
       Operand<TFloat32> padded = tf.pad(x, tf.constant(new int[][] {{0, 0}, {1, 1}, {1, 1}, {0, 0}}), tf.constant(0f)); // [B, H+2, W+2, C]
       List<Operand<TFloat32>> taps = new ArrayList<>(9);

@@ -28,4 +28,14 @@ class FlopsTest {
     double perImage = Flops.trainStepPerImage(cfg, true) / Flops.trainStepPerImage(cfg);
     assertEquals(0.86, perImage, 0.01);
   }
+
+  /** The conv stem's matmuls at 32 px, p = 4, D = 128, counted by hand: 3 -> 32 at 16x16, 32 -> 64 at 8x8, 1x1 to 128. */
+  @Test
+  void convStemCountsItsConvolutions() {
+    var conv = new dev.dino4j.config.DinoConfig.Model("custom", 4, 128, 4, 4, 4.0, 0.1, 0.0, 0, 0.0, "conv");
+    double byHand = 2.0 * 16 * 16 * 9 * 3 * 32 + 2.0 * 8 * 8 * 9 * 32 * 64 + 2.0 * 64 * 64 * 128;
+    assertEquals(byHand, Flops.patchEmbedFlops(conv, 32), 0);
+    var patch = new dev.dino4j.config.DinoConfig.Model("custom", 4, 128, 4, 4, 4.0, 0.1);
+    assertEquals(2.0 * 64 * 48 * 128, Flops.patchEmbedFlops(patch, 32), 0);
+  }
 }
