@@ -3,6 +3,7 @@ package dev.dino4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.DinoConfig;
+import dev.dino4j.config.MatmulProbe;
 import dev.dino4j.train.Cluster;
 import dev.dino4j.train.SessionOptions;
 import dev.dino4j.train.StepBenchmark;
@@ -102,8 +103,8 @@ final class BenchCommand implements Callable<Integer> {
     Cluster workers = cluster == null ? Cluster.single() : Cluster.fromYaml(cluster, task);
     int threads = cfg.train().threads();
     boolean bf16 = SessionOptions.bf16Supported();
-    double fp32Peak = StepBenchmark.matmulGflops(threads, "fp32", 1024, 5);
-    double bf16Peak = bf16 ? StepBenchmark.matmulGflops(threads, "bf16", 1024, 5) : Double.NaN;
+    double fp32Peak = MatmulProbe.gflops(threads, "fp32", 1024, 5);
+    double bf16Peak = bf16 ? MatmulProbe.gflops(threads, "bf16", 1024, 5) : Double.NaN;
     double peak = "bf16".equals(cfg.train().precision()) ? bf16Peak : fp32Peak;
     StepProfile traced = new StepProfile();
     StepBenchmark.Report r =

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.DoubleSupplier;
 
 /** What this machine's CPU can do, read from /proc/cpuinfo: for {@code train.precision}. */
 public final class CpuFeatures {
@@ -36,16 +37,38 @@ public final class CpuFeatures {
     return BF16_FLAGS.stream().anyMatch(flags::contains);
   }
 
-  /** The CPU flag that makes bf16 the faster precision, so that {@code auto} picks it. */
+  /** The CPU flag that makes bf16 the faster precision outright, so that {@code auto} picks it unmeasured. */
   public static final String AUTO_BF16_FLAG = "amx_bf16";
 
   /**
+   * bf16 matmuls must run at least this many times fp32's for {@code auto} to pick bf16 on a CPU
+   * with AVX512-BF16 and no AMX. The probes seen: 0.45-0.9 on one AMD EPYC (the step slower in
+   * bf16), 1.9-2.0 on another (the tiny recipe's step 1.6-1.85x faster in bf16), so the threshold
+   * sits well away from both.
+   */
+  public static final double AUTO_BF16_MIN_SPEEDUP = 1.3;
+
+  /**
    * {@code train.precision} as the session will run it: "auto" becomes "bf16" where the CPU has
-   * AMX tiles and "fp32" elsewhere; "fp32" and "bf16" stay as they are. AVX512-BF16 alone runs
-   * bf16 but not faster: on an AMD EPYC with it and no AMX the tiny recipe's step ran 132-158
-   * images/s in bf16 against 166-210 in fp32, where a Xeon with AMX ran bf16 1.5x faster (docs/design.md, "Precision").
+   * AMX tiles, "bf16" where it has AVX512-BF16 and its bf16 matmuls measure at least {@link
+   * #AUTO_BF16_MIN_SPEEDUP} times fp32's ({@link MatmulProbe#bf16Speedup}, once per process), and
+   * "fp32" elsewhere; "fp32" and "bf16" stay as they are.
    */
   public static String resolvePrecision(String precision, Set<String> flags) {
-    return "auto".equals(precision) ? (flags.contains(AUTO_BF16_FLAG) ? "bf16" : "fp32") : precision;
+    return resolvePrecision(precision, flags, MatmulProbe::bf16Speedup);
+  }
+
+  /** As {@link #resolvePrecision(String, Set)} with the bf16/fp32 matmul ratio from {@code bf16Speedup}. */
+  public static String resolvePrecision(String precision, Set<String> flags, DoubleSupplier bf16Speedup) {
+    if (!"auto".equals(precision)) {
+      return precision;
+    }
+    if (flags.contains(AUTO_BF16_FLAG)) {
+      return "bf16";
+    }
+    if (bf16(flags) && bf16Speedup.getAsDouble() >= AUTO_BF16_MIN_SPEEDUP) {
+      return "bf16";
+    }
+    return "fp32";
   }
 }

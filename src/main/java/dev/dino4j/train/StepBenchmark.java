@@ -13,11 +13,8 @@ import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
-import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Ops;
-import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 
 /**
@@ -52,60 +49,6 @@ public final class StepBenchmark {
   }
 
   private StepBenchmark() {}
-
-  /**
-   * GFLOP/s of a chain of [n, n] x [n, n] matmuls at {@code precision} ("fp32" or "bf16": the
-   * operands cast to bfloat16 once, the chain in bfloat16), best of {@code reps} timed runs, with
-   * the session threading the training step uses.
-   */
-  public static double matmulGflops(int threads, String precision, int n, int reps) {
-    try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
-      Placeholder<TFloat32> a = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(n, n)));
-      Placeholder<TFloat32> b = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(n, n)));
-      // A dependent chain p <- p b (b ~ N(0, 1/n) keeps the scale): 8 products per run hide the
-      // call overhead, and no two nodes are identical, so Grappler cannot merge them.
-      int chain = 8;
-      Operand<TFloat32> acc;
-      if ("bf16".equals(precision)) {
-        Operand<TBfloat16> bb = tf.dtypes.cast(b, TBfloat16.class);
-        Operand<TBfloat16> p = tf.dtypes.cast(a, TBfloat16.class);
-        for (int i = 0; i < chain; i++) {
-          p = tf.linalg.matMul(p, bb);
-        }
-        acc = tf.dtypes.cast(p, TFloat32.class);
-      } else {
-        acc = a;
-        for (int i = 0; i < chain; i++) {
-          acc = tf.linalg.matMul(acc, b);
-        }
-      }
-      acc = tf.sum(acc, tf.constant(new int[] {0, 1}));
-      float[] data = new float[n * n];
-      float[] scaled = new float[n * n];
-      Random r = new Random(0);
-      for (int i = 0; i < data.length; i++) {
-        data[i] = (float) r.nextGaussian();
-        scaled[i] = (float) (r.nextGaussian() / Math.sqrt(n));
-      }
-      double best = Double.MAX_VALUE;
-      try (Session s = new Session(g, SessionOptions.of(threads, "fp32"));
-          TFloat32 ta = TFloat32.tensorOf(Shape.of(n, n), DataBuffers.of(data, true, false));
-          TFloat32 tb = TFloat32.tensorOf(Shape.of(n, n), DataBuffers.of(scaled, true, false))) {
-        for (int i = 0; i < reps + 1; i++) {
-          long t0 = System.nanoTime();
-          try (Result res = s.runner().feed(a, ta).feed(b, tb).fetch(acc).run()) {
-            res.get(0);
-          }
-          long dt = System.nanoTime() - t0;
-          if (i > 0) { // the first run pays for kernel selection and allocation
-            best = Math.min(best, dt / 1e9);
-          }
-        }
-      }
-      return chain * 2.0 * n * n * n / best / 1e9;
-    }
-  }
 
   /**
    * Times {@code steps} training steps after {@code warmup} untimed ones, at the config's

@@ -6,8 +6,11 @@ import dev.dino4j.config.ConfigException;
 import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.CpuFeatures;
 import dev.dino4j.config.DinoConfig;
+import dev.dino4j.config.MatmulProbe;
 import java.util.List;
 import java.util.Set;
+import java.util.function.DoubleSupplier;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.RewriterConfig;
@@ -47,20 +50,39 @@ class SessionOptionsTest {
   }
 
   @Test
-  void autoPrecisionIsBf16WhereTheCpuHasAmxAndFp32Elsewhere() {
-    assertEquals("bf16", CpuFeatures.resolvePrecision("auto", Set.of("avx512f", "amx_bf16")));
-    assertEquals("fp32", CpuFeatures.resolvePrecision("auto", Set.of("avx512f", "avx512_bf16")),
-        "AVX512-BF16 without AMX: bf16 runs, but slower than fp32, so auto keeps fp32");
-    assertEquals("bf16", CpuFeatures.resolvePrecision("bf16", Set.of("avx512_bf16")));
-    assertEquals("fp32", CpuFeatures.resolvePrecision("auto", Set.of("avx2", "avx512f")));
-    assertEquals("fp32", CpuFeatures.resolvePrecision("fp32", Set.of("amx_bf16")));
-    assertEquals("bf16", CpuFeatures.resolvePrecision("bf16", Set.of()), "explicit bf16 stays, and is refused later");
+  void autoPrecisionIsBf16WithAmxMeasuredWithAvx512Bf16AndFp32Elsewhere() {
+    DoubleSupplier unasked = () -> {
+      throw new AssertionError("the matmul probe must not run here");
+    };
+    assertEquals("bf16", CpuFeatures.resolvePrecision("auto", Set.of("avx512f", "amx_bf16"), unasked));
+    // AVX512-BF16 without AMX: the measured bf16/fp32 matmul ratio decides (the two EPYCs seen: 0.6, 1.9)
+    assertEquals("bf16", CpuFeatures.resolvePrecision("auto", Set.of("avx512f", "avx512_bf16"), () -> 1.9));
+    assertEquals("fp32", CpuFeatures.resolvePrecision("auto", Set.of("avx512f", "avx512_bf16"), () -> 0.6),
+        "bf16 runs there, but slower than fp32, so auto keeps fp32");
+    assertEquals("fp32", CpuFeatures.resolvePrecision("auto", Set.of("avx512_bf16"), () -> CpuFeatures.AUTO_BF16_MIN_SPEEDUP - 0.01));
+    assertEquals("bf16", CpuFeatures.resolvePrecision("auto", Set.of("avx512_bf16"), () -> CpuFeatures.AUTO_BF16_MIN_SPEEDUP));
+    assertEquals("fp32", CpuFeatures.resolvePrecision("auto", Set.of("avx2", "avx512f"), unasked), "no bf16 instructions: nothing to measure");
+    assertEquals("bf16", CpuFeatures.resolvePrecision("bf16", Set.of("avx512_bf16"), unasked));
+    assertEquals("fp32", CpuFeatures.resolvePrecision("fp32", Set.of("amx_bf16"), unasked));
+    assertEquals("bf16", CpuFeatures.resolvePrecision("bf16", Set.of(), unasked), "explicit bf16 stays, and is refused later");
+  }
+
+  @Test
+  void theMatmulProbeMeasuresBothPrecisionsWhereTheCpuHasBf16() {
+    double fp32 = MatmulProbe.gflops(1, "fp32", 256, 2);
+    assertTrue(fp32 > 0.5 && Double.isFinite(fp32), "fp32 GFLOP/s " + fp32);
+    Assumptions.assumeTrue(CpuFeatures.bf16(CpuFeatures.flags()), "no bf16 instructions: auto never probes here");
+    double ratio = MatmulProbe.bf16Speedup();
+    // the ratios seen run 0.45-2.0; anything far outside means a broken measurement, not a CPU
+    assertTrue(ratio > 0.1 && ratio < 20, "bf16/fp32 " + ratio);
+    assertEquals(ratio, MatmulProbe.bf16Speedup(), "measured once per process, so every load of a run agrees");
   }
 
   @Test
   void aLoadedConfigSaysWhichPrecisionAutoBecameOnThisMachine() throws Exception {
     DinoConfig c = ConfigLoader.fromYaml("train:\n  precision: auto\n", List.of());
-    assertEquals(CpuFeatures.flags().contains(CpuFeatures.AUTO_BF16_FLAG) ? "bf16" : "fp32", c.train().precision());
+    assertEquals(CpuFeatures.resolvePrecision("auto", CpuFeatures.flags()), c.train().precision());
+    assertTrue(Set.of("fp32", "bf16").contains(c.train().precision()), c.train().precision());
     assertTrue(ConfigLoader.toYaml(c).contains("precision: \"" + c.train().precision() + "\""), ConfigLoader.toYaml(c));
   }
 
