@@ -103,8 +103,10 @@ final class BenchCommand implements Callable<Integer> {
     Cluster workers = cluster == null ? Cluster.single() : Cluster.fromYaml(cluster, task);
     int threads = cfg.train().threads();
     boolean bf16 = SessionOptions.bf16Supported();
-    double fp32Peak = MatmulProbe.gflops(threads, "fp32", 1024, 5);
-    double bf16Peak = bf16 ? MatmulProbe.gflops(threads, "bf16", 1024, 5) : Double.NaN;
+    // in a child JVM: a probe session here would size this process's TF pools before the step's session
+    double[] peaks = MatmulProbe.peaksInChild(threads, bf16, 1024, 5);
+    double fp32Peak = peaks[0];
+    double bf16Peak = peaks[1];
     double peak = "bf16".equals(cfg.train().precision()) ? bf16Peak : fp32Peak;
     StepProfile traced = new StepProfile();
     StepBenchmark.Report r =

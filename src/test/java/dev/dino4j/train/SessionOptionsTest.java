@@ -7,6 +7,7 @@ import dev.dino4j.config.ConfigLoader;
 import dev.dino4j.config.CpuFeatures;
 import dev.dino4j.config.DinoConfig;
 import dev.dino4j.config.MatmulProbe;
+import java.io.IOException;
 import java.util.List;
 import java.util.Set;
 import java.util.function.DoubleSupplier;
@@ -68,14 +69,25 @@ class SessionOptionsTest {
   }
 
   @Test
-  void theMatmulProbeMeasuresBothPrecisionsWhereTheCpuHasBf16() {
-    double fp32 = MatmulProbe.gflops(1, "fp32", 256, 2);
-    assertTrue(fp32 > 0.5 && Double.isFinite(fp32), "fp32 GFLOP/s " + fp32);
+  void theMatmulProbeMeasuresBothPrecisionsInAChildJvmWhereTheCpuHasBf16() throws Exception {
+    double[] peaks = MatmulProbe.peaksInChild(1, false, 256, 2);
+    assertTrue(peaks[0] > 0.5 && Double.isFinite(peaks[0]), "fp32 GFLOP/s " + peaks[0]);
+    assertTrue(Double.isNaN(peaks[1]), "bf16 not asked for: " + peaks[1]);
+    // TF sizes its thread pools at a process's first session: the probe's must not be this process's
+    assertTrue(MatmulProbe.lastChildPid() > 0);
+    assertNotEquals(ProcessHandle.current().pid(), MatmulProbe.lastChildPid());
     Assumptions.assumeTrue(CpuFeatures.bf16(CpuFeatures.flags()), "no bf16 instructions: auto never probes here");
     double ratio = MatmulProbe.bf16Speedup();
     // the ratios seen run 0.45-2.0; anything far outside means a broken measurement, not a CPU
     assertTrue(ratio > 0.1 && ratio < 20, "bf16/fp32 " + ratio);
     assertEquals(ratio, MatmulProbe.bf16Speedup(), "measured once per process, so every load of a run agrees");
+  }
+
+  @Test
+  void aProbeChildThatFailsSaysWhatItPrinted() {
+    IOException e = assertThrows(IOException.class, () -> MatmulProbe.peaksInChild(1, false, -1, 2));
+    assertTrue(e.getMessage().contains("without its result line"), e.getMessage());
+    assertTrue(e.getMessage().contains("Exception"), "the child's error is passed on: " + e.getMessage());
   }
 
   @Test
