@@ -53,7 +53,7 @@ final class PreviewCommand implements Callable<Integer> {
   Path out;
 
   @Option(names = "--scale", description = "Draw each view pixel as an N x N block. Default: enough for cells of at"
-      + " least 128 px, so the tiny recipe's 32 px views are readable.")
+      + " least 128 px, so the tiny recipe's 28 px views are readable.")
   Integer scale;
 
   @Override

@@ -22,7 +22,7 @@ import org.apache.commons.imaging.Imaging;
  * local view really keeps and at what resolution (upscaling them would hide exactly that). Views
  * are {@link MultiCrop}'s output with the normalisation undone ({@code x * std + mean}), so the
  * colours are what the network sees before normalisation. Each pixel can be drawn as a {@code scale
- * x scale} block, because the tiny recipe's 32 px views are unreadable at 1:1; cells are separated
+ * x scale} block, because the tiny recipe's 28 px views are unreadable at 1:1; cells are separated
  * by {@link #SEPARATOR} px white lines.
  */
 public final class AugmentPreview {

@@ -10,7 +10,7 @@ import java.util.SplittableRandom;
  *
  * <pre>
  * centre:  Resize(shorter side = size) -> CenterCrop(size) -> Normalize   (k-NN, linear test;
- *          a square image is simply resized whole: Fashion-MNIST 28 -> 32)
+ *          a square image is simply resized whole, or kept: Fashion-MNIST at 28)
  * train:   RandomResizedCrop(size, scale) -> flip(0.5) -> Normalize        (linear probe training)
  * pixels:  Resize(h x w) -> Normalize                                       (raw-pixel baseline)
  * </pre>
